@@ -1,0 +1,65 @@
+/**
+ * The one error type of the broker. Every failure that reaches a caller is a
+ * BrokerError with a stable `code`; the HTTP layer renders it as RFC 9457
+ * problem+json in one place (src/http/problem.ts), the CLI as one line.
+ */
+
+/** Stable codes, with the HTTP status each maps to. */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  invalid_grant: 400,
+  invalid_callback: 400,
+  unauthorized_app: 401,
+  access_denied: 403,
+  forbidden_origin: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  flow_cleared: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  misdirected_request: 421,
+  too_many_flows: 429,
+  too_many_waiters: 429,
+  internal: 500,
+  provider_error: 502,
+  provider_unavailable: 502,
+  store_unavailable: 503,
+  wait_timeout: 504,
+  provider_timeout: 504,
+  config_invalid: 0,
+  startup_failed: 0,
+} as const;
+
+export type BrokerErrorCode = keyof typeof ERROR_STATUS;
+
+export interface BrokerErrorOptions {
+  /** The OAuth `error` value, where one applies (RFC 6749 §5.2, §4.1.2.1). */
+  oauthError?: string;
+  /** Seconds after which a retry may succeed (sent as Retry-After). */
+  retryAfter?: number;
+  cause?: unknown;
+}
+
+export class BrokerError extends Error {
+  readonly code: BrokerErrorCode;
+  readonly status: number;
+  readonly oauthError: string | undefined;
+  readonly retryAfter: number | undefined;
+  /** Whether the message may be shown to a caller; 5xx detail stays in the log. */
+  readonly expose: boolean;
+
+  constructor(code: BrokerErrorCode, message: string, options: BrokerErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BrokerError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.oauthError = options.oauthError;
+    this.retryAfter = options.retryAfter;
+    // Provider and store faults are described by us, not echoed from upstream, so they may be shown.
+    this.expose = this.status < 500 || code.startsWith('provider_') || code === 'store_unavailable' || code === 'wait_timeout';
+  }
+}
+
+export function isBrokerError(value: unknown): value is BrokerError {
+  return value instanceof BrokerError;
+}
