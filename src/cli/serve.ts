@@ -1,0 +1,32 @@
+/** `pkce-broker serve`: the daemon. */
+import { loadConfig } from '../config/load.js';
+import { startBroker, type RunningBroker } from '../broker.js';
+import { optionsHelp } from './help.js';
+
+export async function serve(argv: readonly string[]): Promise<number> {
+  const loaded = loadConfig({ argv, env: process.env });
+  if (loaded.help) {
+    process.stdout.write(`Usage: pkce-broker serve --issuer URL --client-id ID [options]\n\nRun the broker daemon.\n\nOptions:\n${optionsHelp()}`);
+    return 0;
+  }
+  const broker = await startBroker({ config: loaded.config });
+  process.stdout.write(
+    `pkce-broker listening on ${broker.url} — provider ${broker.provider.issuer} (client ${broker.provider.clientId}), callback ${broker.redirectUri}\n`,
+  );
+  return waitForShutdown(broker);
+}
+
+/** Resolves with exit code 0 once SIGINT or SIGTERM has closed the broker. */
+export function waitForShutdown(...running: Array<{ close(): Promise<void> }>): Promise<number> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void Promise.allSettled(running.map((r) => r.close())).then(() => resolve(0));
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export type { RunningBroker };

@@ -1,0 +1,331 @@
+/**
+ * Configuration: defaults < config file < PKCE_BROKER_* environment < flags.
+ * Validated once, with messages that name the option and where its value came
+ * from; the result is frozen. Pure apart from reading the config file.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BrokerError } from '../errors.js';
+import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
+
+export interface BrokerConfig {
+  port: number;
+  host: string;
+  /** Absent only where the caller supplies the provider (dev, demo). */
+  issuer: string | undefined;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  audience: string | undefined;
+  scope: readonly string[];
+  /** Absent: the loopback callback on the bound port. */
+  redirectUri: string | undefined;
+  allowRedirectUris: readonly string[];
+  open: string;
+  store: string;
+  storeKey: string | undefined;
+  storePrefix: string;
+  flowTtlSec: number;
+  waitTimeoutSec: number;
+  maxPendingFlows: number;
+  maxWaiters: number;
+  providerTimeoutSec: number;
+  appIds: readonly string[];
+  allowOrigins: readonly string[];
+  allowHosts: readonly string[];
+  logLevel: string;
+}
+
+export const DEFAULTS = {
+  port: 1000,
+  host: '127.0.0.1',
+  scope: 'openid profile email offline_access',
+  open: 'auto',
+  store: 'memory',
+  storePrefix: 'pkce-broker:',
+  flowTtl: 600,
+  waitTimeout: 300,
+  maxPendingFlows: 10_000,
+  maxWaiters: 1_000,
+  providerTimeout: 10,
+  logLevel: 'info',
+} as const;
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const DEFAULT_CONFIG_FILE = 'pkce-broker.config.json';
+
+type RawValue = string | string[] | boolean | number;
+interface Sourced {
+  value: RawValue;
+  source: string;
+}
+
+export interface LoadConfigInput {
+  argv: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Reads a config file; injectable for tests. */
+  readFile?: (path: string) => string | undefined;
+  /** Extra flags a command accepts beyond SERVE_OPTIONS (e.g. login's --json). */
+  extraOptions?: readonly OptionSpec[];
+}
+
+export interface LoadedConfig {
+  config: Readonly<BrokerConfig>;
+  /** Values of extraOptions, by camelCase name. */
+  extra: Readonly<Record<string, RawValue | undefined>>;
+  positionals: readonly string[];
+  help: boolean;
+}
+
+function configError(message: string): BrokerError {
+  return new BrokerError('config_invalid', message);
+}
+
+function defaultReadFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw configError(`Cannot read the config file ${path}: ${(error as Error).message}`);
+  }
+}
+
+export function loadConfig(input: LoadConfigInput): LoadedConfig {
+  const specs = [...SERVE_OPTIONS, ...(input.extraOptions ?? [])];
+  const env = input.env ?? {};
+  const cwd = input.cwd ?? process.cwd();
+  const readFile = input.readFile ?? defaultReadFile;
+
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...input.argv],
+      strict: true,
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(
+          specs.map((spec) => [
+            spec.flag,
+            { type: spec.kind === 'boolean' ? 'boolean' : 'string', multiple: spec.kind === 'list' },
+          ]),
+        ),
+      },
+    });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? 'Invalid arguments.';
+    throw configError(`${message} Run with --help to see the options.`);
+  }
+
+  const flags = parsed.values as Record<string, RawValue | undefined>;
+  const values: Record<string, Sourced> = {};
+  // The config file comes first: flags and the environment override it.
+  const fileFlag = (flags.config as string | undefined) ?? env[envName('config')];
+  const filePath = resolve(cwd, fileFlag ?? DEFAULT_CONFIG_FILE);
+  const fileText = readFile(filePath);
+  if (fileText === undefined && fileFlag !== undefined) {
+    throw configError(`Config file ${filePath} does not exist.`);
+  }
+  if (fileText !== undefined) {
+    let fileValues: unknown;
+    try {
+      fileValues = JSON.parse(fileText);
+    } catch (error) {
+      throw configError(`Config file ${filePath} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (typeof fileValues !== 'object' || fileValues === null || Array.isArray(fileValues)) {
+      throw configError(`Config file ${filePath} must hold a JSON object.`);
+    }
+    const known = new Map(specs.map((spec) => [camelCase(spec.flag), spec]));
+    for (const [key, value] of Object.entries(fileValues)) {
+      const spec = known.get(key);
+      if (!spec || spec.flag === 'config') {
+        throw configError(`Config file ${filePath}: unknown key "${key}".`);
+      }
+      values[key] = { value: fileValue(spec, value, filePath), source: `"${key}" in ${filePath}` };
+    }
+  }
+  for (const spec of specs) {
+    const raw = env[envName(spec.flag)];
+    if (raw !== undefined && raw !== '' && spec.flag !== 'config') {
+      values[camelCase(spec.flag)] = {
+        value: spec.kind === 'list' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw,
+        source: envName(spec.flag),
+      };
+    }
+  }
+  for (const spec of specs) {
+    const raw = flags[spec.flag];
+    if (raw !== undefined && spec.flag !== 'config') {
+      values[camelCase(spec.flag)] = { value: raw as RawValue, source: `--${spec.flag}` };
+    }
+  }
+
+  const extra: Record<string, RawValue | undefined> = {};
+  for (const spec of input.extraOptions ?? []) extra[camelCase(spec.flag)] = values[camelCase(spec.flag)]?.value;
+
+  return {
+    config: Object.freeze(buildConfig(values)),
+    extra: Object.freeze(extra),
+    positionals: parsed.positionals,
+    help: flags.help === true,
+  };
+}
+
+function fileValue(spec: OptionSpec, value: unknown, filePath: string): RawValue {
+  const where = `Config file ${filePath}: "${camelCase(spec.flag)}"`;
+  switch (spec.kind) {
+    case 'list':
+      if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+      if (typeof value === 'string') return [value];
+      throw configError(`${where} must be a string or an array of strings.`);
+    case 'integer':
+      if (typeof value === 'number' || typeof value === 'string') return value;
+      throw configError(`${where} must be a number.`);
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      throw configError(`${where} must be true or false.`);
+    case 'string':
+      if (typeof value === 'string') return value;
+      throw configError(`${where} must be a string.`);
+  }
+}
+
+function buildConfig(values: Record<string, Sourced>): BrokerConfig {
+  const str = (key: string): string | undefined => {
+    const v = values[key]?.value;
+    return v === undefined ? undefined : String(v);
+  };
+  const list = (key: string): string[] => {
+    const v = values[key]?.value;
+    return v === undefined ? [] : Array.isArray(v) ? v : [String(v)];
+  };
+  const int = (key: string, fallback: number, min: number, max: number, flag: string): number => {
+    const entry = values[key];
+    if (!entry) return fallback;
+    const text = String(entry.value).trim();
+    const n = Number(text);
+    if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw configError(`${flag} must be a whole number from ${min} to ${max}, got "${text}" (from ${entry.source}).`);
+    }
+    return n;
+  };
+
+  const issuerFlag = str('issuer');
+  const auth0Domain = str('auth0Domain');
+  if (issuerFlag !== undefined && auth0Domain !== undefined) {
+    throw configError('Give either --issuer or --auth0-domain, not both.');
+  }
+  let issuer = issuerFlag;
+  if (auth0Domain !== undefined) {
+    const domain = auth0Domain.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(domain)) {
+      throw configError(`--auth0-domain must be a host name such as example.eu.auth0.com, got "${auth0Domain}".`);
+    }
+    issuer = `https://${domain}/`;
+  }
+  if (issuer !== undefined) checkUrl(issuer, '--issuer', values.issuer?.source ?? values.auth0Domain?.source ?? '');
+
+  const redirectUri = str('redirectUri');
+  if (redirectUri !== undefined) checkUrl(redirectUri, '--redirect-uri', values.redirectUri?.source ?? '');
+  for (const uri of list('allowRedirectUri')) checkUrl(uri, '--allow-redirect-uri', values.allowRedirectUri?.source ?? '');
+
+  const logLevel = str('logLevel') ?? DEFAULTS.logLevel;
+  if (!LOG_LEVELS.has(logLevel)) {
+    throw configError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}".`);
+  }
+
+  const store = str('store') ?? DEFAULTS.store;
+  if (store !== 'memory' && !/^rediss?:\/\//.test(store)) {
+    throw configError(`--store must be "memory" or a redis:// or rediss:// URL, got "${redactUrl(store)}".`);
+  }
+  const storeKey = str('storeKey');
+  if (storeKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(storeKey)) {
+    throw configError('--store-key must be 64 hex characters (32 random bytes), e.g. from `openssl rand -hex 32`.');
+  }
+  if (store !== 'memory' && storeKey === undefined) {
+    throw configError('--store-key (or PKCE_BROKER_STORE_KEY) is required with a Redis store: generate one with `openssl rand -hex 32`.');
+  }
+
+  const open = str('open') ?? DEFAULTS.open;
+  if (open.trim() === '') throw configError('--open must be auto, never or a command.');
+
+  const scope = (str('scope') ?? DEFAULTS.scope).split(/\s+/).filter(Boolean);
+  if (scope.length === 0) throw configError('--scope must name at least one scope, e.g. "openid profile".');
+
+  const appIds = list('appId');
+  if (appIds.some((id) => id.length === 0)) throw configError('--app-id values must not be empty.');
+
+  const allowOrigins = list('allowOrigin');
+  for (const origin of allowOrigins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || parsed.origin !== origin) {
+      throw configError(`--allow-origin must be an origin such as https://app.example.com (no path), got "${origin}".`);
+    }
+  }
+
+  return {
+    port: int('port', DEFAULTS.port, 0, 65_535, '--port'),
+    host: str('host') ?? DEFAULTS.host,
+    issuer,
+    clientId: str('clientId'),
+    clientSecret: str('clientSecret'),
+    audience: str('audience'),
+    scope,
+    redirectUri,
+    allowRedirectUris: list('allowRedirectUri'),
+    open,
+    store,
+    storeKey,
+    storePrefix: str('storePrefix') ?? DEFAULTS.storePrefix,
+    flowTtlSec: int('flowTtl', DEFAULTS.flowTtl, 10, 86_400, '--flow-ttl'),
+    waitTimeoutSec: int('waitTimeout', DEFAULTS.waitTimeout, 1, 86_400, '--wait-timeout'),
+    maxPendingFlows: int('maxPendingFlows', DEFAULTS.maxPendingFlows, 1, 10_000_000, '--max-pending-flows'),
+    maxWaiters: int('maxWaiters', DEFAULTS.maxWaiters, 1, 1_000_000, '--max-waiters'),
+    providerTimeoutSec: int('providerTimeout', DEFAULTS.providerTimeout, 1, 600, '--provider-timeout'),
+    appIds,
+    allowOrigins,
+    allowHosts: list('allowHost'),
+    logLevel,
+  };
+}
+
+function checkUrl(value: string, flag: string, source: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw configError(`${flag} must be an absolute URL, got "${value}" (from ${source}).`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw configError(`${flag} must be an http(s) URL, got "${value}" (from ${source}).`);
+  }
+}
+
+/** Hides a password in a connection URL before it is shown. */
+export function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return value;
+  }
+}
+
+/** Commands that need a provider call this after loadConfig. */
+export function requireProvider(config: BrokerConfig): { issuer: string; clientId: string } {
+  if (config.issuer === undefined) {
+    throw configError('Missing --issuer URL (or --auth0-domain DOMAIN): which identity provider to sign in with. Try `pkce-broker dev` for a local one.');
+  }
+  if (config.clientId === undefined) {
+    throw configError('Missing --client-id: the OAuth client ID registered at your identity provider (or set PKCE_BROKER_CLIENT_ID).');
+  }
+  return { issuer: config.issuer, clientId: config.clientId };
+}

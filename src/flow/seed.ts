@@ -1,0 +1,122 @@
+/**
+ * Turns a SeededPKCE from an app into the authorize request the broker sends.
+ * Pure: the policy (configuration) and the flow's secrets come in as arguments.
+ */
+import { BrokerError } from '../errors.js';
+import type { SeededPKCE } from '../protocol/models.js';
+import type { AuthorizeParams } from '../provider/types.js';
+import type { FlowRequest } from '../store/types.js';
+
+export interface SeedPolicy {
+  clientId: string;
+  /** The broker's own callback URL. */
+  redirectUri: string;
+  /** Further redirect URIs an app may ask for. */
+  allowedRedirectUris: readonly string[];
+  scope: readonly string[];
+  audience?: string;
+  matchesDomain(domain: string): boolean;
+}
+
+export interface FlowSecrets {
+  state: string;
+  nonce: string;
+  challenge: string;
+}
+
+/** The SDK's enums carry an `UNKNOWN` member; it means "not set", never a value to send. */
+function given(value: string | undefined): string | undefined {
+  return value === undefined || value === '' || value === 'UNKNOWN' ? undefined : value;
+}
+
+const RESPONSE_MODES = new Set(['form_post', 'query']);
+
+function invalid(message: string): BrokerError {
+  return new BrokerError('invalid_request', message, { oauthError: 'invalid_request' });
+}
+
+/** Checks what a seed asks for against the policy; throws invalid_request naming the field. */
+export function checkSeed(seed: SeededPKCE, policy: SeedPolicy): void {
+  const responseType = given(seed.response_type);
+  if (responseType !== undefined && responseType !== 'code') {
+    throw invalid(`response_type must be "code", not "${responseType}".`);
+  }
+  const method = given(seed.code_challenge_method);
+  if (method !== undefined && method !== 'S256') {
+    throw invalid(`code_challenge_method must be "S256", not "${method}".`);
+  }
+  const clientId = given(seed.client_id);
+  if (clientId !== undefined && clientId !== policy.clientId) {
+    throw invalid('client_id does not match the configured client.');
+  }
+  const domain = given(seed.domain);
+  if (domain !== undefined && !policy.matchesDomain(domain)) {
+    throw invalid('domain does not name the configured identity provider.');
+  }
+  const redirectUri = given(seed.redirect_uri);
+  if (
+    redirectUri !== undefined &&
+    redirectUri !== policy.redirectUri &&
+    !policy.allowedRedirectUris.includes(redirectUri)
+  ) {
+    throw invalid("redirect_uri must be the broker's own callback or an allowed redirect URI.");
+  }
+  const mode = given(seed.response_mode);
+  if (mode !== undefined && !RESPONSE_MODES.has(mode)) {
+    throw invalid('response_mode must be "form_post" or "query".');
+  }
+}
+
+/** The scope as sent: the app's or the configured one, always with `openid` (the ID token is validated). */
+export function resolveScope(seed: SeededPKCE, policy: SeedPolicy): string[] {
+  const asked = seed.scope?.filter((s) => s !== '' && s !== 'UNKNOWN');
+  const scope = asked && asked.length > 0 ? asked : [...policy.scope];
+  return scope.includes('openid') ? scope : ['openid', ...scope];
+}
+
+export function resolveRequest(seed: SeededPKCE, policy: SeedPolicy): FlowRequest {
+  const audience = given(seed.audience) ?? policy.audience;
+  return {
+    client_id: policy.clientId,
+    redirect_uri: given(seed.redirect_uri) ?? policy.redirectUri,
+    scope: resolveScope(seed, policy),
+    ...(audience !== undefined && { audience }),
+    response_mode: given(seed.response_mode) ?? 'form_post',
+  };
+}
+
+export function authorizeParams(
+  seed: SeededPKCE,
+  request: FlowRequest,
+  secrets: FlowSecrets,
+): AuthorizeParams {
+  const extra: Record<string, string> = {};
+  const additional = seed.ADDITIONAL_PARAMETERS;
+  const accessType = given(additional?.access_type);
+  const display = given(additional?.display);
+  if (accessType !== undefined) extra.access_type = accessType;
+  if (display !== undefined) extra.display = display;
+  const optional = {
+    audience: request.audience,
+    screen_hint: given(seed.screen_hint),
+    prompt: given(seed.prompt),
+    organization: given(seed.organization),
+    invitation: given(seed.invitation),
+  };
+  const params: AuthorizeParams = {
+    response_type: 'code',
+    client_id: request.client_id,
+    redirect_uri: request.redirect_uri,
+    scope: request.scope.join(' '),
+    state: secrets.state,
+    nonce: secrets.nonce,
+    code_challenge: secrets.challenge,
+    code_challenge_method: 'S256',
+    response_mode: request.response_mode,
+  };
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) (params as unknown as Record<string, string>)[key] = value;
+  }
+  if (Object.keys(extra).length > 0) params.extra = extra;
+  return params;
+}

@@ -1,0 +1,66 @@
+/** Builds the PKCE answer of POST /pkce/token from a validated token set. */
+import { MODEL_SCHEMA, type Auth0User, type PKCE } from '../protocol/models.js';
+import type { IdTokenClaims, IdentityProvider, TokenSet } from '../provider/types.js';
+import type { SeedPolicy } from './seed.js';
+
+const USER_CLAIMS = [
+  'name',
+  'picture',
+  'email',
+  'family_name',
+  'given_name',
+  'nickname',
+  'locale',
+] as const;
+
+export function userFromClaims(claims: IdTokenClaims): Auth0User {
+  const user: Auth0User = { user_id: claims.sub };
+  for (const claim of USER_CLAIMS) {
+    const value = claims[claim];
+    if (typeof value === 'string') user[claim] = value;
+  }
+  if (typeof claims.email_verified === 'boolean') user.email_verified = claims.email_verified;
+  if (typeof claims.preferred_username === 'string') user.username = claims.preferred_username;
+  if (typeof claims.updated_at === 'number') user.updated_at = new Date(claims.updated_at * 1000).toISOString();
+  return user;
+}
+
+export function tokenAnswer(
+  provider: IdentityProvider,
+  policy: SeedPolicy,
+  grantType: 'authorization_code' | 'refresh_token',
+  tokens: TokenSet,
+  context: { redirectUri: string; audience: string | undefined },
+): PKCE {
+  const audience = context.audience ?? '';
+  return {
+    schema: MODEL_SCHEMA,
+    // Never echoes the code, the refresh token or the verifier that came in.
+    token: {
+      schema: MODEL_SCHEMA,
+      grant_type: grantType,
+      client_id: policy.clientId,
+      redirect_uri: context.redirectUri,
+      audience,
+    },
+    auth0: {
+      domain: new URL(provider.issuer).host,
+      client: policy.clientId,
+      audience,
+      redirects: {},
+      oAuth: {
+        token: {
+          schema: MODEL_SCHEMA,
+          access_token: tokens.access_token,
+          // The SDK's enum knows only "Bearer"; RFC 6749 §5.1 makes the type case-insensitive.
+          token_type: 'Bearer',
+          expires_in: tokens.expires_in,
+          ...(tokens.scope !== undefined && { scope: tokens.scope }),
+          ...(tokens.refresh_token !== undefined && { refresh_token: tokens.refresh_token }),
+          ...(tokens.id_token !== undefined && { id_token: tokens.id_token }),
+        },
+      },
+      ...(tokens.claims !== undefined && { user: userFromClaims(tokens.claims) }),
+    },
+  };
+}

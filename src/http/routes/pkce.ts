@@ -1,0 +1,167 @@
+/** The five endpoints of the PKCE API. Thin: parse, call FlowService, answer. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BrokerError } from '../../errors.js';
+import type { FlowService } from '../../flow/service.js';
+import { MODEL_SCHEMA, type SeededPKCE, type TokenizedPKCE } from '../../protocol/models.js';
+import { CALLBACK_PAGE_HEADERS, prefersHtml, renderCallbackPage } from '../callback-page.js';
+
+const problemResponses = {
+  '4xx': { $ref: 'Problem#' },
+  '5xx': { $ref: 'Problem#' },
+} as const;
+
+const JSON_ONLY = ['application/json'];
+
+const pkceResponse = { 200: { $ref: 'PKCE#' }, ...problemResponses } as const;
+
+/** Parameters a provider may send to the callback, form_post or query. */
+const callbackParams = {
+  type: 'object',
+  properties: {
+    code: { type: 'string', maxLength: 4096 },
+    state: { type: 'string', maxLength: 1024 },
+    iss: { type: 'string', maxLength: 2048 },
+    error: { type: 'string', maxLength: 256 },
+    error_description: { type: 'string', maxLength: 2048 },
+    error_uri: { type: 'string', maxLength: 2048 },
+    // The official client sends `schema` as the string "[object Blob]": accepted and ignored.
+    schema: {},
+  },
+} as const;
+
+export interface PkceRoutesOptions {
+  service: FlowService;
+  appName: string;
+  maxWaiters: number;
+}
+
+function toSearchParams(input: unknown): URLSearchParams {
+  const params = new URLSearchParams();
+  if (input && typeof input === 'object') {
+    for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
+      if (key === 'schema') continue;
+      if (typeof value === 'string') params.set(key, value);
+      else if (Array.isArray(value)) {
+        // A repeated parameter is ambiguous (RFC 6749 §3.1): refuse rather than pick one.
+        throw new BrokerError('invalid_callback', `Parameter "${key}" was given more than once.`, {
+          oauthError: 'invalid_request',
+        });
+      }
+    }
+  }
+  return params;
+}
+
+export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOptions): Promise<void> {
+  const { service } = options;
+  let waiting = 0;
+
+  app.get(
+    '/pkce/challenge',
+    { schema: { operationId: 'getChallenge', tags: ['PKCE'], summary: 'A new PKCE challenge', response: pkceResponse } },
+    async () => ({ schema: MODEL_SCHEMA, challenge: await service.challenge() }),
+  );
+
+  app.post<{ Body: SeededPKCE | undefined }>(
+    '/pkce/code',
+    {
+      config: { contentTypes: JSON_ONLY },
+      schema: {
+        operationId: 'generateCode',
+        tags: ['PKCE'],
+        summary: 'Start a sign-in and wait for its code',
+        body: { $ref: 'SeededPKCE#' },
+        response: { ...pkceResponse },
+      },
+    },
+    async (request: FastifyRequest<{ Body: SeededPKCE | undefined }>, reply: FastifyReply) => {
+      if (waiting >= options.maxWaiters) {
+        throw new BrokerError('too_many_waiters', 'Too many sign-ins are waiting for the browser.', { retryAfter: 5 });
+      }
+      const disconnected = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableEnded) disconnected.abort(new Error('client disconnected'));
+      };
+      reply.raw.on('close', onClose);
+      waiting += 1;
+      try {
+        return await service.authorize(request.body ?? {}, disconnected.signal);
+      } finally {
+        waiting -= 1;
+        reply.raw.off('close', onClose);
+      }
+    },
+  );
+
+  const callback = async (request: FastifyRequest, reply: FastifyReply, input: unknown) => {
+    const result = await service.callback(toSearchParams(input));
+    reply.headers({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+    if (prefersHtml(request.headers.accept)) {
+      return reply
+        .headers(CALLBACK_PAGE_HEADERS)
+        .type('text/html; charset=utf-8')
+        .send(renderCallbackPage({ ok: true, appName: options.appName }));
+    }
+    return { schema: MODEL_SCHEMA, result };
+  };
+
+  app.post(
+    '/pkce/response/code',
+    {
+      config: { htmlAnswers: true, callback: true, contentTypes: ['application/x-www-form-urlencoded'] },
+      schema: {
+        operationId: 'respondWithCode',
+        tags: ['PKCE'],
+        summary: 'The authorization callback (form_post)',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: callbackParams,
+        response: pkceResponse,
+      },
+    },
+    (request, reply) => callback(request, reply, request.body),
+  );
+
+  app.get(
+    '/pkce/response/code',
+    {
+      config: { htmlAnswers: true, callback: true },
+      schema: {
+        operationId: 'respondWithCodeQuery',
+        tags: ['PKCE'],
+        summary: 'The authorization callback (response_mode=query)',
+        querystring: callbackParams,
+        response: pkceResponse,
+      },
+    },
+    (request, reply) => callback(request, reply, request.query),
+  );
+
+  app.post<{ Body: TokenizedPKCE }>(
+    '/pkce/token',
+    {
+      config: { contentTypes: JSON_ONLY },
+      schema: {
+        operationId: 'generateToken',
+        tags: ['PKCE'],
+        summary: 'Exchange a code (or refresh token) for tokens',
+        body: { $ref: 'TokenizedPKCE#' },
+        response: pkceResponse,
+      },
+    },
+    async (request, reply) => {
+      if (!request.body) throw new BrokerError('invalid_request', 'A TokenizedPKCE body is required.', { oauthError: 'invalid_request' });
+      const answer = await service.token(request.body);
+      void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      return answer;
+    },
+  );
+
+  app.post(
+    '/pkce/clear',
+    { schema: { operationId: 'clearPKCE', tags: ['PKCE'], summary: 'Cancel every pending sign-in', response: { 204: { type: 'null' }, ...problemResponses } } },
+    async (_request, reply) => {
+      await service.clear();
+      return reply.code(204).send();
+    },
+  );
+}
