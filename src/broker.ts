@@ -97,7 +97,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   });
 
   try {
-    await app.listen({ port: config.port, host: config.host, listenTextResolver: () => '' });
+    await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `Broker listening on ${address}` });
   } catch (error) {
     await store.close().catch(() => undefined);
     throw listenError(error, config);

@@ -73,9 +73,9 @@ export function fromFastifyError(error: FastifyError): BrokerError {
 export function errorHandler(this: unknown, error: FastifyError | BrokerError, request: FastifyRequest, reply: FastifyReply): void {
   const brokerError = isBrokerError(error) ? error : fromFastifyError(error);
   if (brokerError.status >= 500) {
-    request.log.error({ err: error, code: brokerError.code }, brokerError.message);
+    request.log.error({ err: error, errorCode: brokerError.code }, brokerError.message);
   } else {
-    request.log.info({ code: brokerError.code, status: brokerError.status }, brokerError.message);
+    request.log.info({ errorCode: brokerError.code, status: brokerError.status }, brokerError.message);
   }
   if (reply.raw.destroyed) return;
   if (brokerError.retryAfter !== undefined) reply.header('retry-after', String(brokerError.retryAfter));

@@ -66,6 +66,10 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
     '/pkce/code',
     {
       config: { contentTypes: JSON_ONLY },
+      // No body at all is "no seed" (the official client's generateCode() sends none).
+      preValidation: async (request: FastifyRequest<{ Body: SeededPKCE | undefined }>) => {
+        request.body ??= {};
+      },
       schema: {
         operationId: 'generateCode',
         tags: ['PKCE'],

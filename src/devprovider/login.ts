@@ -1,0 +1,212 @@
+/**
+ * A headless login at the dev provider: what a person with a browser would do,
+ * done with fetch. Used by `pkce-broker demo`, the benchmark and the tests.
+ *
+ * Request sequence (8 requests for a first login; nothing is fetched twice):
+ *   GET /auth?…  → 303 → GET /interaction/A (login page) → POST …/login
+ *   → 303 → GET /auth/A → 303 → GET /interaction/B (consent page) → POST …/confirm
+ *   → 303 → GET /auth/B → form_post page (or 303 to the redirect URI)
+ *   → POST (or GET) the redirect URI: the callback, whose answer is returned.
+ */
+import { CookieJar } from './cookie-jar.js';
+import { parseForms, textById, type HtmlForm } from './html-form.js';
+
+export interface ScriptedLoginOptions {
+  /** default 'demo' */
+  username?: string;
+  /** default 'demo' */
+  password?: string;
+  /** Press "Deny" on the consent page: the callback then receives error=access_denied. */
+  deny?: boolean;
+  signal?: AbortSignal;
+  /**
+   * Accept header of the final request to the redirect URI. Default: what a
+   * browser sends for a navigation (prefers text/html).
+   */
+  accept?: string;
+}
+
+export interface ScriptedLoginResult {
+  /** The redirect URI's answer (the broker's callback), body unread. */
+  callbackResponse: Response;
+  /** The parameters the provider delivered to the redirect URI. */
+  delivered: URLSearchParams;
+}
+
+const STEP_TIMEOUT_MS = 10_000;
+/** A first login takes 7 provider requests; more means something loops. */
+const MAX_PROVIDER_REQUESTS = 12;
+const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * Follows an authorize URL through the dev provider's login and consent pages
+ * with fetch and a cookie jar, and delivers the provider's final response to
+ * the redirect URI as a browser would: for response_mode=form_post it submits
+ * the provider's auto-submit form (POST, urlencoded, with the provider's
+ * `Origin`); for query mode it GETs the redirect location.
+ */
+export async function scriptedLogin(
+  authorizeUrl: string | URL,
+  options: ScriptedLoginOptions = {},
+): Promise<ScriptedLoginResult> {
+  const start = new URL(authorizeUrl);
+  const providerOrigin = start.origin;
+  const redirectParam = start.searchParams.get('redirect_uri');
+  const redirectUri = redirectParam === null ? undefined : new URL(redirectParam);
+  // The redirect URI, when the request names it; otherwise anything off the provider.
+  const isCallback = (url: URL): boolean =>
+    redirectUri === undefined
+      ? url.origin !== providerOrigin
+      : url.origin === redirectUri.origin && url.pathname === redirectUri.pathname;
+
+  const jar = new CookieJar();
+  const send = async (url: URL, init: RequestInit = {}): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    const cookie = jar.header(url);
+    if (cookie !== undefined) headers.set('cookie', cookie);
+    const response = await request(url, { ...init, headers }, options.signal);
+    jar.store(url, response.headers.getSetCookie());
+    return response;
+  };
+
+  let url = start;
+  let response = await send(url);
+  let loginSent = false;
+  let consentSent = false;
+
+  for (let requests = 1; requests <= MAX_PROVIDER_REQUESTS; requests++) {
+    const location = response.headers.get('location');
+    if (isRedirect(response.status) && location !== null) {
+      await response.body?.cancel();
+      const next = new URL(location, url);
+      if (isCallback(next)) {
+        return { callbackResponse: await deliver(next, options), delivered: next.searchParams };
+      }
+      if (next.origin !== providerOrigin) {
+        throw new Error(
+          `scripted login: the provider redirected to an unexpected place: ${next.origin}${next.pathname}`,
+        );
+      }
+      url = next;
+      response = await send(url);
+      continue;
+    }
+
+    const html = await response.text();
+    const forms = parseForms(html);
+
+    // oidc-provider's response_mode=form_post page (status 400 when it carries an error).
+    const callbackForm = forms.find((form) => isCallback(actionOf(form, url)));
+    if (callbackForm !== undefined) {
+      const action = actionOf(callbackForm, url);
+      const delivered = new URLSearchParams(callbackForm.fields);
+      const callbackResponse = await deliver(action, options, {
+        method: 'POST',
+        headers: { 'content-type': FORM_TYPE, origin: providerOrigin },
+        body: delivered.toString(),
+      });
+      return { callbackResponse, delivered };
+    }
+
+    const loginForm = forms.find((form) => form.attributes.id === 'login-form');
+    if (loginForm !== undefined) {
+      if (loginSent) {
+        const message = textById(html, 'login-error') ?? `HTTP ${response.status}`;
+        throw new Error(`scripted login: wrong credentials (${message})`);
+      }
+      loginSent = true;
+      const fields = new URLSearchParams(loginForm.fields);
+      fields.set('username', options.username ?? 'demo');
+      fields.set('password', options.password ?? 'demo');
+      url = actionOf(loginForm, url);
+      response = await send(url, {
+        method: 'POST',
+        headers: { 'content-type': FORM_TYPE },
+        body: fields.toString(),
+      });
+      continue;
+    }
+
+    const consentForm = forms.find(
+      (form) => form.attributes.id === (options.deny === true ? 'deny-form' : 'consent-form'),
+    );
+    if (consentForm !== undefined && !consentSent) {
+      consentSent = true;
+      url = actionOf(consentForm, url);
+      response = await send(url, {
+        method: 'POST',
+        headers: { 'content-type': FORM_TYPE },
+        body: new URLSearchParams(consentForm.fields).toString(),
+      });
+      continue;
+    }
+
+    throw new Error(describeUnexpectedPage(response.status, url, html, loginSent));
+  }
+  throw new Error(
+    `scripted login: gave up after ${MAX_PROVIDER_REQUESTS} requests to the provider (last at ${url.pathname})`,
+  );
+}
+
+/** The last request, to the redirect URI: no provider cookies, browser-like headers. */
+function deliver(
+  url: URL,
+  options: ScriptedLoginOptions,
+  init: RequestInit = {},
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('accept', options.accept ?? BROWSER_ACCEPT);
+  return request(url, { ...init, headers }, options.signal);
+}
+
+/** One request, never followed, bounded by the step timeout and the caller's signal. */
+async function request(
+  url: URL,
+  init: RequestInit,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  const timeout = AbortSignal.timeout(STEP_TIMEOUT_MS);
+  try {
+    return await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
+    });
+  } catch (error) {
+    // The caller's own abort propagates unchanged; other failures say where.
+    if (signal?.aborted === true) throw error;
+    const where = `${url.origin}${url.pathname}`;
+    const reason = timeout.aborted
+      ? `no answer within ${STEP_TIMEOUT_MS / 1000} s`
+      : error instanceof Error
+        ? ((error.cause as Error | undefined)?.message ?? error.message)
+        : String(error);
+    throw new Error(`scripted login: request to ${where} failed: ${reason}`, { cause: error });
+  }
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+function actionOf(form: HtmlForm, base: URL): URL {
+  return new URL(form.attributes.action ?? '', base);
+}
+
+function describeUnexpectedPage(
+  status: number,
+  url: URL,
+  html: string,
+  loginSent: boolean,
+): string {
+  const code = textById(html, 'error-code');
+  const description = textById(html, 'error-description');
+  const where = `${url.origin}${url.pathname}`;
+  if (code !== undefined) {
+    return `scripted login: the provider answered ${status} at ${where}: ${code}${description === undefined ? '' : ` (${description})`}`;
+  }
+  return loginSent
+    ? `scripted login: unexpected page (HTTP ${status}) at ${where}`
+    : `scripted login: login page not found at ${where} (HTTP ${status})`;
+}

@@ -1,0 +1,97 @@
+/**
+ * The dev provider's HTML: login, consent and error pages. Element ids and
+ * names are a contract with browser tests and with scriptedLogin (login.ts):
+ * #login-form (#username, #password, #login-submit, #login-error),
+ * #consent-form (#consent-submit), #deny-form (#consent-deny),
+ * #error-code / #error-description.
+ */
+
+const ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => ENTITIES[char] ?? char);
+}
+
+/**
+ * No script, no external resource. `form-action` is deliberately absent:
+ * browsers apply it to the redirects that follow a form submission, and ours
+ * end at the client's redirect URI on another origin.
+ */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+
+const STYLE = `body{font-family:system-ui,sans-serif;max-width:22rem;margin:3rem auto;padding:0 1rem}
+label,input,button{display:block;width:100%;box-sizing:border-box}
+input{margin:.25rem 0 .75rem;padding:.4rem}button{padding:.5rem;margin-top:.5rem}
+.error{color:#b00020}.hint{color:#666;font-size:.9em}`;
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</body>
+</html>`;
+}
+
+export function loginPage(input: {
+  uid: string;
+  clientId: string;
+  username?: string;
+  error?: string;
+}): string {
+  const uid = encodeURIComponent(input.uid);
+  const error =
+    input.error === undefined
+      ? ''
+      : `<p id="login-error" class="error" role="alert">${escapeHtml(input.error)}</p>\n`;
+  return page(
+    'Sign in',
+    `<p>to continue to <strong>${escapeHtml(input.clientId)}</strong></p>
+${error}<form id="login-form" method="post" action="/interaction/${uid}/login">
+<label for="username">Username</label>
+<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" value="${escapeHtml(input.username ?? '')}" autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password">
+<button id="login-submit" type="submit">Sign in</button>
+</form>
+<p class="hint">Development provider. Demo user: demo / demo.</p>`,
+  );
+}
+
+export function consentPage(input: { uid: string; clientId: string; scopes: string[] }): string {
+  const uid = encodeURIComponent(input.uid);
+  const scopes = input.scopes.map((scope) => `<li>${escapeHtml(scope)}</li>`).join('');
+  return page(
+    'Authorize',
+    `<p><strong>${escapeHtml(input.clientId)}</strong> asks for:</p>
+<ul id="consent-scopes">${scopes}</ul>
+<form id="consent-form" method="post" action="/interaction/${uid}/confirm">
+<button id="consent-submit" type="submit">Allow</button>
+</form>
+<form id="deny-form" method="post" action="/interaction/${uid}/abort">
+<button id="consent-deny" type="submit">Deny</button>
+</form>`,
+  );
+}
+
+export function errorPage(error: string, description?: string): string {
+  const detail =
+    description === undefined ? '' : `\n<p id="error-description">${escapeHtml(description)}</p>`;
+  return page(
+    'Something went wrong',
+    `<p id="error-code" class="error">${escapeHtml(error)}</p>${detail}`,
+  );
+}

@@ -1,0 +1,301 @@
+/**
+ * The bundled OpenID Provider behind `pkce-broker dev`, `pkce-broker demo` and
+ * the integration tests: a real oidc-provider on loopback with one public demo
+ * client and one demo user, so a whole login works with no account and no network.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Middleware } from 'oidc-provider';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import { interactionRoutes, type DemoUser } from './interactions.js';
+import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
+import { loadOidcProvider } from './load.js';
+import { errorPage } from './pages.js';
+
+export interface DevProviderOptions {
+  /**
+   * Redirect URIs the demo client may use (the broker's callback, e.g.
+   * http://127.0.0.1:PORT/pkce/response/code). Can also be set after start via
+   * setRedirectUris (the broker's port may be known only later).
+   */
+  redirectUris?: string[];
+  /** default 0 = a free port */
+  port?: number;
+  /** default '127.0.0.1' */
+  host?: string;
+  /** default 'pkce-broker-demo' */
+  clientId?: string;
+  /**
+   * Advertise authorization_response_iss_parameter_supported (RFC 9207) in
+   * discovery; default true. When false the flag is dropped from discovery
+   * (the provider still sends `iss`, which RFC 9207 lets clients ignore).
+   */
+  advertiseIss?: boolean;
+  /** Access token TTL seconds, default 3600 */
+  accessTokenTtl?: number;
+  /** Unexpected (5xx) errors inside the provider; by default they are dropped silently. */
+  onError?: (error: unknown) => void;
+}
+
+export interface DevProvider {
+  /** e.g. http://127.0.0.1:54321 (exactly what discovery's `issuer` says) */
+  issuer: string;
+  clientId: string;
+  user: { username: string; password: string; sub: string; name: string; email: string };
+  setRedirectUris(uris: string[]): void;
+  close(): Promise<void>;
+}
+
+export const DEMO_USER: DemoUser = Object.freeze({
+  username: 'demo',
+  password: 'demo',
+  sub: 'demo-user',
+  name: 'Demo User',
+  email: 'demo@example.com',
+});
+
+const DISCOVERY_PATH = '/.well-known/openid-configuration';
+/** oidc-provider's default `routes.authorization`. */
+const AUTHORIZATION_PATH = '/auth';
+
+export async function startDevProvider(options: DevProviderOptions = {}): Promise<DevProvider> {
+  const host = options.host ?? '127.0.0.1';
+  const clientId = options.clientId ?? 'pkce-broker-demo';
+  const report = options.onError ?? (() => {});
+  let redirectUris = checkRedirectUris(options.redirectUris ?? []);
+
+  // The issuer must carry the real port, so bind first and build the provider
+  // after. Key generation (RSA: 50–300 ms) and loading oidc-provider overlap it.
+  const server = createServer();
+  const preparing = Promise.all([generateSigningKey(), loadOidcProvider()]);
+  const listening = listen(server, options.port ?? 0, host);
+  const [prepared, bound] = await Promise.allSettled([preparing, listening]);
+  if (bound.status === 'rejected') throw bound.reason;
+  try {
+    if (prepared.status === 'rejected') throw prepared.reason;
+    const [signingKey, { default: OidcProvider }] = prepared.value;
+    const { port } = server.address() as AddressInfo;
+    const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+    const store = new MemoryStore();
+    // Looked up on every request, so setRedirectUris applies at once;
+    // oidc-provider re-validates whenever the metadata changes.
+    const clientAdapter = staticAdapter((id) =>
+      id === clientId && redirectUris.length > 0
+        ? {
+            client_id: clientId,
+            application_type: 'web',
+            token_endpoint_auth_method: 'none',
+            grant_types: ['authorization_code', 'refresh_token'],
+            response_types: ['code'],
+            redirect_uris: [...redirectUris],
+            id_token_signed_response_alg: 'RS256',
+          }
+        : undefined,
+    );
+
+    const provider = new OidcProvider(issuer, {
+      adapter: (model: string): Adapter =>
+        model === 'Client' ? clientAdapter : new ModelAdapter(model, store),
+      clients: [],
+      jwks: { keys: [signingKey] },
+      cookies: { keys: [randomBytes(32).toString('base64url')] },
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      claims: {
+        openid: ['sub'],
+        profile: ['name', 'preferred_username'],
+        email: ['email', 'email_verified'],
+      },
+      // Put the scope's claims in the ID token as well as at userinfo, as
+      // Auth0 and most hosted providers do (oidc-provider's default keeps them
+      // out of ID tokens issued alongside an access token).
+      conformIdTokenClaims: false,
+      findAccount: async (_ctx: unknown, sub: string) =>
+        sub === DEMO_USER.sub
+          ? {
+              accountId: sub,
+              claims: async () => ({
+                sub,
+                name: DEMO_USER.name,
+                preferred_username: DEMO_USER.username,
+                email: DEMO_USER.email,
+                email_verified: true,
+              }),
+            }
+          : undefined,
+      // Parameters the broker forwards for Auth0 and Google; accepted and ignored.
+      // (oidc-provider drops unknown parameters anyway; listing them keeps them
+      // visible in interaction details.)
+      extraParams: ['audience', 'screen_hint', 'organization', 'invitation', 'access_type'],
+      pkce: { required: () => true },
+      features: {
+        // Our own pages check the password (interactions.ts).
+        devInteractions: { enabled: false },
+        revocation: {
+          enabled: true,
+          allowedPolicy: async (
+            _ctx: unknown,
+            client: { clientId: string },
+            token: { clientId: string },
+          ) => token.clientId === client.clientId,
+        },
+        // On by default in v9, and then a `resource` parameter needs resource
+        // server definitions; the broker sends `audience`, not `resource`.
+        resourceIndicators: { enabled: false },
+        rpInitiatedLogout: { enabled: false },
+      },
+      // Every default that oidc-provider would otherwise announce on the
+      // console ("you SHOULD change it") is set explicitly.
+      ttl: {
+        AccessToken: options.accessTokenTtl ?? 3600,
+        AuthorizationCode: 60,
+        BackchannelAuthenticationRequest: 600,
+        ClientCredentials: 600,
+        DeviceCode: 600,
+        Grant: 24 * 3600,
+        IdToken: 3600,
+        Interaction: 600,
+        PreAuthorizedCode: 600,
+        RefreshToken: 24 * 3600,
+        Session: 3600,
+      },
+      clientBasedCORS: (_ctx: unknown, origin: string, client: { redirectUris: string[] }) =>
+        origin !== 'null' && client.redirectUris.some((uri) => originOf(uri) === origin),
+      renderError: async (
+        ctx: { type: string; body: unknown },
+        out: { error?: string; error_description?: string },
+      ) => {
+        ctx.type = 'html';
+        ctx.body = errorPage(out.error ?? 'server_error', out.error_description);
+      },
+    });
+
+    // Having listeners keeps Koa from printing errors itself.
+    provider.on('error', report);
+    provider.on('server_error', (_ctx: unknown, error: unknown) => report(error));
+    provider.use(offlineAccessAsksForConsent());
+    if (options.advertiseIss === false) provider.use(withoutIssAdvertised());
+    provider.use(interactionRoutes(provider, DEMO_USER, report));
+    server.on('request', provider.callback());
+
+    return {
+      issuer,
+      clientId,
+      user: { ...DEMO_USER },
+      setRedirectUris(uris) {
+        redirectUris = checkRedirectUris(uris);
+      },
+      close: () => close(server),
+    };
+  } catch (error) {
+    await close(server);
+    throw error;
+  }
+}
+
+/**
+ * oidc-provider v9 silently drops `offline_access` from the requested scope
+ * unless the request also says `prompt=consent` (OIDC Core §11), so a plain
+ * `scope=openid offline_access` login would get no refresh token. Hosted
+ * providers (Auth0) issue one anyway; to behave like them we add `consent` to
+ * the prompt of such requests, which makes the consent page grant it.
+ * `prompt=none` is left alone (it cannot show a page). Only GET authorization
+ * requests are rewritten; a POSTed or pushed (PAR) request keeps the strict rule.
+ */
+function offlineAccessAsksForConsent(): Middleware {
+  return async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === AUTHORIZATION_PATH) {
+      const params = new URLSearchParams(ctx.querystring);
+      const scopes = (params.get('scope') ?? '').split(' ');
+      const prompts = (params.get('prompt') ?? '').split(' ').filter((p) => p !== '');
+      if (
+        scopes.includes('offline_access') &&
+        !prompts.includes('consent') &&
+        !prompts.includes('none')
+      ) {
+        params.set('prompt', [...prompts, 'consent'].join(' '));
+        ctx.querystring = params.toString();
+      }
+    }
+    return next();
+  };
+}
+
+/**
+ * oidc-provider always advertises (and sends) the RFC 9207 `iss` parameter.
+ * The compatibility tests need a provider that does not advertise it, because
+ * a client that relays codes by hand (the SDK's respondWithCode) cannot carry
+ * `iss`, and a client must require `iss` wherever it is advertised.
+ */
+function withoutIssAdvertised(): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.path === DISCOVERY_PATH && typeof ctx.body === 'object' && ctx.body !== null) {
+      const body: Record<string, unknown> = { ...(ctx.body as Record<string, unknown>) };
+      delete body.authorization_response_iss_parameter_supported;
+      ctx.body = body;
+    }
+  };
+}
+
+async function generateSigningKey(): Promise<Record<string, unknown>> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: 'RS256', use: 'sig' };
+}
+
+/** An adapter for the Client model: clients are computed, never stored. */
+function staticAdapter(find: (id: string) => Payload | undefined): Adapter {
+  return {
+    find: async (id) => find(id),
+    upsert: async () => {},
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+    consume: async () => {},
+    destroy: async () => {},
+    revokeByGrantId: async () => {},
+  };
+}
+
+function checkRedirectUris(uris: string[]): string[] {
+  for (const uri of uris) {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw new TypeError(`redirect URI is not a URL: ${uri}`);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || uri.includes('#')) {
+      throw new TypeError(`redirect URI must be an http(s) URL without fragment: ${uri}`);
+    }
+  }
+  return [...uris];
+}
+
+function originOf(uri: string): string | undefined {
+  try {
+    return new URL(uri).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!server.listening) return resolve();
+    server.close((error) => (error ? reject(error) : resolve()));
+    // Keep-alive sockets (fetch pools them) would hold close() open for seconds.
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * A whole stack for integration tests, all on loopback port 0: the bundled
+ * oidc-provider, a broker wired to it, and an opener that hands each authorize
+ * URL to the test instead of a browser.
+ */
+import { Writable } from 'node:stream';
+import { startBroker, type RunningBroker } from '../../src/broker.js';
+import { loadConfig, type BrokerConfig } from '../../src/config/load.js';
+import { startDevProvider, type DevProvider, type DevProviderOptions } from '../../src/devprovider/provider.js';
+import { createLogger } from '../../src/logging.js';
+import { discoverProvider } from '../../src/provider/oidc.js';
+import type { FlowStore } from '../../src/store/types.js';
+
+export interface Stack {
+  devProvider: DevProvider;
+  broker: RunningBroker;
+  /** The next authorize URL the broker opens. */
+  nextAuthorizeUrl(): Promise<URL>;
+  /** Every line the broker logged. */
+  logs: string[];
+  /** Requests the provider client sent upstream, by URL path. */
+  upstream: string[];
+  api(path: string, init?: RequestInit): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  argv?: string[];
+  config?: Partial<BrokerConfig>;
+  provider?: DevProviderOptions;
+  store?: FlowStore;
+  logLevel?: string;
+}
+
+export function urlQueue(): { push(url: URL): void; next(): Promise<URL> } {
+  const ready: URL[] = [];
+  const waiting: Array<(url: URL) => void> = [];
+  return {
+    push(url) {
+      const waiter = waiting.shift();
+      if (waiter) waiter(url);
+      else ready.push(url);
+    },
+    next() {
+      const url = ready.shift();
+      if (url) return Promise.resolve(url);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+  };
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const devProvider = await startDevProvider(options.provider ?? {});
+  const upstream: string[] = [];
+  const countingFetch: typeof fetch = (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    upstream.push(new URL(url).pathname);
+    return fetch(input, init);
+  };
+  const provider = await discoverProvider({ issuer: devProvider.issuer, clientId: devProvider.clientId, fetch: countingFetch });
+  const base = loadConfig({ argv: ['--port', '0', ...(options.argv ?? [])], env: {}, readFile: () => undefined }).config;
+  const config = { ...base, issuer: devProvider.issuer, clientId: devProvider.clientId, ...options.config };
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const logger = createLogger({ level: options.logLevel ?? 'debug', destination: sink });
+  const queue = urlQueue();
+  const broker = await startBroker({
+    config,
+    provider,
+    logger,
+    ...(options.store && { store: options.store }),
+    openAuthorizeUrl: async (url) => queue.push(url),
+  });
+  devProvider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
+  return {
+    devProvider,
+    broker,
+    logs,
+    upstream,
+    nextAuthorizeUrl: queue.next,
+    api: (path, init) => fetch(`${broker.url}${path}`, init),
+    async close() {
+      await broker.close();
+      await devProvider.close();
+    },
+  };
+}
+
+export function postJson(body: unknown, headers: Record<string, string> = {}): RequestInit {
+  return { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
