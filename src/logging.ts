@@ -4,7 +4,13 @@
  * never reach the output. Three layers: field paths, a request serializer
  * that scrubs query strings, and a last pass over each written line.
  */
-import { destination as pinoDestination, pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import {
+  destination as pinoDestination,
+  pino,
+  stdSerializers,
+  type DestinationStream,
+  type Logger,
+} from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -27,6 +33,17 @@ export const SECRET_NAMES = [
   'x-application-id',
   'storeKey',
   'store_key',
+  // camelCase spellings of the same values, as internal objects carry them
+  'codeVerifier',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'clientSecret',
+  'client_assertion',
+  'proxy-authorization',
+  'x-api-key',
+  'api_key',
+  'apiKey',
 ] as const;
 
 const REDACTED = '[redacted]';
@@ -36,13 +53,22 @@ const namesPattern = SECRET_NAMES.map((n) => n.replace(/[-_]/g, '[-_]')).join('|
 const PARAM_PATTERN = new RegExp(`([?&;\\s"]|^)(${namesPattern})=([^&#"\\s\\\\]*)`, 'gi');
 /** `"name":"value"` in serialised JSON, at any depth. */
 const JSON_PATTERN = new RegExp(`("(?:${namesPattern})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'gi');
+/** The same inside a JSON string that holds JSON (`\"code\":\"…\"`), e.g. a body quoted in a message. */
+const ESCAPED_JSON_PATTERN = new RegExp(
+  `(\\\\"(?:${namesPattern})\\\\"\\s*:\\s*)\\\\"(?:(?!\\\\").)*\\\\"`,
+  'gi',
+);
 /** Compact JWS/JWE anywhere (access and ID tokens). */
 const JWT_PATTERN = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+/** Credentials in HTTP authentication syntax, e.g. a header quoted in an error message. */
+const AUTH_SCHEME_PATTERN = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 
 export function scrubText(text: string): string {
   return text
     .replace(JWT_PATTERN, REDACTED)
+    .replace(AUTH_SCHEME_PATTERN, `$1 ${REDACTED}`)
     .replace(JSON_PATTERN, `$1"${REDACTED}"`)
+    .replace(ESCAPED_JSON_PATTERN, `$1\\"${REDACTED}\\"`)
     .replace(PARAM_PATTERN, `$1$2=${REDACTED}`);
 }
 
@@ -75,7 +101,9 @@ export function createLogger(options: LoggerOptions): Logger {
           'req.headers.cookie',
           'req.headers["x-application-id"]',
           'res.headers["set-cookie"]',
-          ...SECRET_NAMES.flatMap((n) => (/^\w+$/.test(n) ? [n, `*.${n}`] : [`["${n}"]`, `*["${n}"]`])),
+          ...SECRET_NAMES.flatMap((n) =>
+            /^\w+$/.test(n) ? [n, `*.${n}`] : [`["${n}"]`, `*["${n}"]`],
+          ),
         ],
         censor: REDACTED,
       },

@@ -14,6 +14,14 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Run a local OpenID provider (user demo / demo) and the broker together.',
     run: async (argv) => (await import('./dev.js')).dev(argv),
   },
+  demo: {
+    summary: 'Sign in as the demo user at the bundled provider, headless, and print what came back.',
+    run: async (argv) => (await import('./demo.js')).demo(argv),
+  },
+  login: {
+    summary: 'Sign in from the terminal through a running broker (or one started here).',
+    run: async (argv) => (await import('./login.js')).login(argv),
+  },
 };
 
 export function usage(): string {

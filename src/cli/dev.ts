@@ -1,7 +1,9 @@
 /** `pkce-broker dev`: the bundled OpenID provider and the broker, ready to sign in with demo / demo. */
+import type { BrowserOpener } from '../browser/open.js';
 import { startBroker } from '../broker.js';
 import { loadConfig } from '../config/load.js';
 import { BrokerError } from '../errors.js';
+import type { Logger } from '../logging.js';
 import { discoverProvider } from '../provider/oidc.js';
 import { optionsHelp } from './help.js';
 import { waitForShutdown } from './serve.js';
@@ -12,8 +14,16 @@ export interface DevEnvironment {
   close(): Promise<void>;
 }
 
+export interface DevEnvironmentOptions {
+  /** Port when neither --port nor PKCE_BROKER_PORT is given. */
+  port?: number;
+  /** Replaces the --open behaviour (demo drives the sign-in itself and opens nothing). */
+  openAuthorizeUrl?: BrowserOpener;
+  logger?: Logger;
+}
+
 /** Starts the dev provider and a broker wired to it; shared by dev, demo and login. */
-export async function startDevEnvironment(argv: readonly string[], defaults: { port?: number } = {}): Promise<DevEnvironment> {
+export async function startDevEnvironment(argv: readonly string[], defaults: DevEnvironmentOptions = {}): Promise<DevEnvironment> {
   const loaded = loadConfig({ argv, env: process.env });
   const config = loaded.config;
   if (config.issuer !== undefined) {
@@ -31,7 +41,12 @@ export async function startDevEnvironment(argv: readonly string[], defaults: { p
     const port = argv.some((a) => a === '--port' || a.startsWith('--port=')) || process.env.PKCE_BROKER_PORT
       ? config.port
       : (defaults.port ?? config.port);
-    const broker = await startBroker({ config: { ...config, port, issuer: devProvider.issuer, clientId: devProvider.clientId }, provider });
+    const broker = await startBroker({
+      config: { ...config, port, issuer: devProvider.issuer, clientId: devProvider.clientId },
+      provider,
+      ...(defaults.openAuthorizeUrl !== undefined && { openAuthorizeUrl: defaults.openAuthorizeUrl }),
+      ...(defaults.logger !== undefined && { logger: defaults.logger }),
+    });
     devProvider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
     return {
       broker,

@@ -25,7 +25,7 @@ export interface FlowSecrets {
 }
 
 /** The SDK's enums carry an `UNKNOWN` member; it means "not set", never a value to send. */
-function given(value: string | undefined): string | undefined {
+export function given(value: string | undefined): string | undefined {
   return value === undefined || value === '' || value === 'UNKNOWN' ? undefined : value;
 }
 

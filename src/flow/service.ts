@@ -14,7 +14,7 @@ import {
 import { newChallenge, randomToken, verifierMatchesChallenge } from '../protocol/pkce.js';
 import type { IdentityProvider } from '../provider/types.js';
 import type { FlowRecord, FlowStore } from '../store/types.js';
-import { authorizeParams, checkSeed, resolveRequest, type SeedPolicy } from './seed.js';
+import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } from './seed.js';
 import { tokenAnswer } from './token-answer.js';
 
 export interface FlowServiceOptions {
@@ -30,10 +30,6 @@ export interface FlowServiceOptions {
 const APP_STATE = /^[\x21-\x7e]{8,512}$/;
 /** An S256 challenge is exactly 43 base64url characters. */
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
-
-function given(value: string | undefined): string | undefined {
-  return value === undefined || value === '' || value === 'UNKNOWN' ? undefined : value;
-}
 
 function invalidRequest(message: string): BrokerError {
   return new BrokerError('invalid_request', message, { oauthError: 'invalid_request' });
@@ -106,10 +102,11 @@ export class FlowService {
       ...(given(seed.domain) !== undefined && { domain: seed.domain }),
     };
     if (!flow.outcome) {
-      if (!(await this.#store.attachRequest(flow.state, request))) {
+      const url = this.#provider.authorizationUrl(authorizeParams(seed, request, flow));
+      // Kept on the flow so a terminal client holding the state can show it (GET /pkce/authorize-url).
+      if (!(await this.#store.attachRequest(flow.state, { ...request, authorizeUrl: url.href }))) {
         throw invalidRequest(UNKNOWN_STATE);
       }
-      const url = this.#provider.authorizationUrl(authorizeParams(seed, request, flow));
       await this.#open(url);
     }
     const result = await this.#wait(flow.state, cancelled);

@@ -1,14 +1,18 @@
 /** Assembles the Fastify application: parsers, gates, routes, the error handler. */
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Bindings, ChildLoggerOptions } from 'pino';
 import secureJson from 'secure-json-parse';
 import { BrokerError } from '../errors.js';
 import type { FlowService } from '../flow/service.js';
 import type { Logger } from '../logging.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
 import type { FlowStore } from '../store/types.js';
+import { serverLimitOptions, type ServerLimits } from './limits.js';
 import { errorHandler } from './problem.js';
+import { authorizeUrlRoutes } from './routes/authorize-url.js';
+import { docsRoutes } from './routes/docs.js';
 import { opsRoutes } from './routes/ops.js';
 import { pkceRoutes } from './routes/pkce.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
@@ -21,19 +25,99 @@ export interface AppOptions {
   logger: Logger;
   issuer: string;
   security: SecurityOptions;
+  /** Header and request timeouts; defaults in limits.ts. */
+  limits?: Partial<ServerLimits>;
   maxWaiters: number;
   appName?: string;
   version?: string;
 }
 
+/**
+ * One line per request, at debug, when it completes (Fastify's default is two at
+ * info): at the default level a busy broker writes no line per request, and
+ * formatting plus redacting those lines was the largest cost of GET
+ * /pkce/challenge (bench/). Failed requests keep their levels.
+ */
+class RequestLogController extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) super.requestCompleted(error, request, reply);
+    else reply.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
+type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A request's logger, made when the request first logs at an enabled level.
+ * pino builds every child by passing its bindings through the redaction
+ * stringifier: ~10% of GET /pkce/challenge (bench/) for a reqId that, now that
+ * successful requests log at debug, was mostly never written. Lines go through
+ * the real child: same bindings, same redaction.
+ */
+class DeferredChildLogger {
+  #real: Logger | undefined;
+  readonly #parent: Logger;
+  readonly #bindings: Bindings;
+
+  constructor(parent: Logger, bindings: Bindings) {
+    this.#parent = parent;
+    this.#bindings = bindings;
+  }
+
+  #child(): Logger {
+    return (this.#real ??= this.#parent.child(this.#bindings));
+  }
+
+  #write(level: LogLevel, args: unknown[]): void {
+    if ((this.#real ?? this.#parent).isLevelEnabled(level)) (this.#child()[level] as (...a: unknown[]) => void)(...args);
+  }
+
+  get level(): string {
+    return (this.#real ?? this.#parent).level;
+  }
+  set level(level: string) {
+    this.#child().level = level;
+  }
+  fatal(...args: unknown[]): void {
+    this.#write('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.#write('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.#write('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.#write('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.#write('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.#write('trace', args);
+  }
+  silent(): void {}
+  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
+    return this.#child().child(bindings, options);
+  }
+}
+
+function requestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  // Per-route levels or serializers need the real child at once.
+  if (Object.keys(options).length > 0) return logger.child(bindings, options);
+  return new DeferredChildLogger(logger as Logger, bindings) as unknown as FastifyBaseLogger;
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
+    logController: new RequestLogController(),
+    childLoggerFactory: requestLogger,
     bodyLimit: BODY_LIMIT,
     // Slow clients must not hold sockets forever; /pkce/code waits are not affected (the request is read by then).
-    requestTimeout: 0,
-    connectionTimeout: 0,
-    keepAliveTimeout: 5_000,
+    ...serverLimitOptions(options.limits),
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
@@ -79,5 +163,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerSecurity(app, options.security);
   await app.register(pkceRoutes, { service: options.service, appName: options.appName ?? 'your app', maxWaiters: options.maxWaiters });
   await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
+  await app.register(authorizeUrlRoutes, { store: options.store });
+  await app.register(docsRoutes);
   return app;
 }

@@ -27,6 +27,8 @@ export interface RouteSecurityConfig {
   callback?: boolean;
   /** Reachable without an app ID (health checks). */
   public?: boolean;
+  /** The CORS preflight route: browsers send no app ID or body with it. */
+  preflight?: boolean;
 }
 
 declare module 'fastify' {
@@ -51,13 +53,22 @@ export function allowedHostSet(port: number, extra: readonly string[]): Set<stri
   return hosts;
 }
 
+function hostHeaderCount(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]?.toLowerCase() === 'host') count++;
+  return count;
+}
+
 function mediaType(header: string | undefined): string | undefined {
   return header?.split(';')[0]?.trim().toLowerCase() || undefined;
 }
 
 function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return (
+    request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  );
 }
 
 export function registerSecurity(app: FastifyInstance, options: SecurityOptions): void {
@@ -72,26 +83,41 @@ export function registerSecurity(app: FastifyInstance, options: SecurityOptions)
     return hosts;
   };
   const corsOrigins = new Set(options.allowOrigins);
+  registerPreflight(app, corsOrigins);
 
   app.addHook('onRequest', async (request, reply) => {
+    // Every answer of this API may carry a verifier, a code or a token: no cache keeps one.
+    void reply.header('cache-control', 'no-store');
     const host = request.headers.host?.toLowerCase();
-    if (!host || !allowedHosts().has(host)) {
-      throw new BrokerError('misdirected_request', 'This broker answers only to its own loopback address.');
+    // Node keeps the first of several Host headers; a proxy may honour another. Refuse the ambiguity.
+    if (!host || !allowedHosts().has(host) || hostHeaderCount(request.raw.rawHeaders) !== 1) {
+      throw new BrokerError(
+        'misdirected_request',
+        'This broker answers only to its own loopback address.',
+      );
     }
     const config = (request.routeOptions.config ?? {}) as RouteSecurityConfig;
     const origin = request.headers.origin;
     if (origin !== undefined && origin !== `http://${host}`) {
-      const fromProvider = config.callback === true && (origin === options.providerOrigin() || origin === 'null');
+      // `null` is what browsers send for a form_post after a cross-origin redirect or under
+      // Referrer-Policy: no-referrer; the callback's state (single use, 256 bits) protects it.
+      const fromProvider =
+        config.callback === true && (origin === options.providerOrigin() || origin === 'null');
       if (corsOrigins.has(origin)) {
         void reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+        void reply.header('access-control-expose-headers', 'Retry-After');
       } else if (!fromProvider) {
         throw new BrokerError('forbidden_origin', 'Cross-origin requests are not allowed.');
       }
     }
+    if (config.preflight === true) return;
     if (config.contentTypes && hasBody(request)) {
       const type = mediaType(request.headers['content-type']);
       if (type === undefined || !config.contentTypes.includes(type)) {
-        throw new BrokerError('unsupported_media_type', `This endpoint accepts ${config.contentTypes.join(' or ')}.`);
+        throw new BrokerError(
+          'unsupported_media_type',
+          `This endpoint accepts ${config.contentTypes.join(' or ')}.`,
+        );
       }
     }
     if (options.appIds.length > 0 && !config.callback && !config.public) {
@@ -100,7 +126,34 @@ export function registerSecurity(app: FastifyInstance, options: SecurityOptions)
       let match = false;
       // Compare against every entry so timing does not reveal which one matched.
       for (const id of options.appIds) match = constantTimeEqual(value, id) || match;
-      if (!match) throw new BrokerError('unauthorized_app', 'A valid X-Application-ID header is required.');
+      if (!match)
+        throw new BrokerError('unauthorized_app', 'A valid X-Application-ID header is required.');
     }
   });
+}
+
+/** Methods and request headers an allowed origin may use (the PKCE API's own). */
+const CORS_METHODS = 'GET, POST';
+const CORS_HEADERS = 'Content-Type, X-Application-ID';
+
+/**
+ * OPTIONS answers: a CORS preflight from an --allow-origin origin gets the
+ * grant; any other cross-origin preflight was refused by the gate already.
+ */
+function registerPreflight(app: FastifyInstance, allowOrigins: ReadonlySet<string>): void {
+  app.options(
+    '*',
+    { config: { preflight: true }, schema: { hide: true } },
+    async (request, reply) => {
+      const origin = request.headers.origin;
+      void reply.header('allow', 'GET, POST, OPTIONS');
+      if (origin !== undefined && allowOrigins.has(origin)) {
+        void reply
+          .header('access-control-allow-methods', CORS_METHODS)
+          .header('access-control-allow-headers', CORS_HEADERS)
+          .header('access-control-max-age', '600');
+      }
+      return reply.code(204).send();
+    },
+  );
 }

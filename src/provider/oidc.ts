@@ -43,6 +43,10 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_JWKS_COOLDOWN_MS = 5_000;
 const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
 
+/** Characters no provider endpoint needs: controls, whitespace, quotes and shell syntax (`;`, `$`, `|`, backquote…). */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_ENDPOINT_CHARS = /[\u0000-\u0020\u007f"'`$;|<>\\^{}()]/;
+
 /** Endpoints a provider's discovery document must list for the code flow with ID tokens. */
 const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const;
 
@@ -106,6 +110,14 @@ async function discover(
   } catch (err) {
     throw discoveryError(err, issuer, where);
   }
+  // oauth4webapi parses any content type; JSON served as something else is a misconfigured or hijacked endpoint.
+  const type = contentType(response.headers);
+  if (type !== 'application/json') {
+    throw new BrokerError(
+      'startup_failed',
+      `The discovery document at ${where} is served as ${sanitize(type) || 'no content type'}, not application/json`,
+    );
+  }
   // oauth4webapi compares the issuers as parsed URLs; OIDC Discovery §4.3 wants the exact string.
   if (as.issuer !== issuer) {
     throw new BrokerError(
@@ -126,6 +138,13 @@ async function discover(
         'startup_failed',
         `The discovery document at ${where} has a ${name} that is not a URL`,
       );
+    // Harmless to a spawn without a shell, but no real endpoint has them and a shell-based opener elsewhere would run them.
+    if (UNSAFE_ENDPOINT_CHARS.test(value as string)) {
+      throw new BrokerError(
+        'startup_failed',
+        `The discovery document at ${where} lists a ${name} with whitespace, quotes or shell metacharacters; refused`,
+      );
+    }
     if (!endpointAllowed(url, issuerUrl)) {
       const rule = issuerUrl.protocol === 'http:' ? 'on loopback, like the issuer' : 'https';
       throw new BrokerError(
@@ -274,11 +293,7 @@ class OidcProvider implements IdentityProvider {
       cooldownDuration: config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS,
       timeoutDuration: timeoutMs,
     };
-    const transport = config.fetch;
-    if (transport !== undefined) {
-      const viaConfig: FetchImplementation = (url, init) => transport(url, init);
-      jwksOptions[joseCustomFetch] = viaConfig;
-    }
+    jwksOptions[joseCustomFetch] = retryOnce(config.fetch ?? fetch);
     this.#keys = createRemoteJWKSet(new URL(as.jwks_uri as string), jwksOptions);
     this.#algorithms = expectedAlgorithms({ metadata: this.metadata });
   }
@@ -555,6 +570,23 @@ class OidcProvider implements IdentityProvider {
       { cause: err },
     );
   }
+}
+
+/**
+ * The JWKS GET, retried once on a transport error or a 5xx: it is idempotent,
+ * and both attempts share jose's one timeout signal, so the bound holds.
+ */
+function retryOnce(transport: typeof fetch): FetchImplementation {
+  return async (url, init) => {
+    try {
+      const response = await transport(url, init);
+      if (response.status < 500) return response;
+      await response.body?.cancel().catch(() => undefined);
+    } catch (err) {
+      if (init.signal.aborted) throw err;
+    }
+    return transport(url, init);
+  };
 }
 
 function tokenSet(

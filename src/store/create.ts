@@ -14,6 +14,28 @@ export interface CreateStoreOptions {
 }
 
 export async function createFlowStore(options: CreateStoreOptions): Promise<FlowStore> {
-  if (options.url === 'memory') return new MemoryFlowStore({ ttlMs: options.ttlMs, maxFlows: options.maxFlows });
-  throw new BrokerError('config_invalid', 'The Redis store is not available in this build.');
+  if (options.url === 'memory')
+    return new MemoryFlowStore({ ttlMs: options.ttlMs, maxFlows: options.maxFlows });
+  if (!/^rediss?:\/\//.test(options.url)) {
+    throw new BrokerError(
+      'config_invalid',
+      '--store must be "memory" or a redis:// or rediss:// URL.',
+    );
+  }
+  if (options.key === undefined) {
+    throw new BrokerError(
+      'config_invalid',
+      '--store-key (or PKCE_BROKER_STORE_KEY) is required with a Redis store: generate one with `openssl rand -hex 32`.',
+    );
+  }
+  // Loaded on demand: a broker on the memory store never loads the Redis client.
+  const { connectRedisFlowStore } = await import('./redis.js');
+  return connectRedisFlowStore({
+    url: options.url,
+    key: options.key,
+    prefix: options.prefix,
+    ttlMs: options.ttlMs,
+    maxFlows: options.maxFlows,
+    logger: options.logger,
+  });
 }

@@ -10,6 +10,9 @@
  * - Wake-up: `waitForOutcome` resolves as soon as `complete`, `delete` or
  *   `clear` happens on any broker sharing the store, or at once when the flow
  *   already has an outcome.
+ * - Faults: a store that cannot reach its backend rejects at once with
+ *   BrokerError store_unavailable (a 503), never hangs; a waiter already
+ *   waiting keeps waiting and looks again when the backend is back.
  */
 
 /** Where the flow's secrets came from. */
@@ -26,6 +29,8 @@ export interface FlowRequest {
   scope: string[];
   audience?: string;
   response_mode: string;
+  /** The provider URL the browser is sent to; holds state and nonce, so it is as secret as they are. */
+  authorizeUrl?: string;
 }
 
 export type FlowOutcome =
@@ -79,6 +84,7 @@ export interface FlowStore {
   /** Live flows (pending or completed, not yet redeemed or expired). */
   size(): Promise<number>;
   health(): Promise<StoreHealth>;
+  /** Ends this broker's use of the store; a shared store's flows stay for the other brokers. */
   close(): Promise<void>;
 }
 

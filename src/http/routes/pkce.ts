@@ -162,7 +162,7 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
 
   app.post(
     '/pkce/clear',
-    { schema: { operationId: 'clearPKCE', tags: ['PKCE'], summary: 'Cancel every pending sign-in', response: { 204: { type: 'null' }, ...problemResponses } } },
+    { config: { contentTypes: JSON_ONLY }, schema: { operationId: 'clearPKCE', tags: ['PKCE'], summary: 'Cancel every pending sign-in', response: { 204: { type: 'null' }, ...problemResponses } } },
     async (_request, reply) => {
       await service.clear();
       return reply.code(204).send();

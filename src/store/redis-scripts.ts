@@ -1,0 +1,127 @@
+/**
+ * The Redis store's operations, each one Lua script so that every check and
+ * its write happen atomically on the server: no read-then-write race between
+ * brokers. Layout under the prefix P (ids are HMACs, see sealing.ts):
+ *
+ *   P f:<id>    hash  r = sealed record, t = created (ms, Redis clock), e = expires,
+ *                     q = sealed request, o = sealed outcome, c = id of its code
+ *   P c:<cid>   string: the flow id a delivered code belongs to (same expiry as the flow)
+ *   P live      sorted set of live flow ids scored by expiry: the shared cap
+ *   P epoch     counter bumped by every clear
+ *   channels:   P ch:<id> ("outcome" | "gone"), P clear (the new epoch)
+ *
+ * Time comes from Redis (TIME), so brokers with skewed clocks share one cap.
+ * Key names built inside scripts (from a stored id) rule out Redis Cluster;
+ * a single Redis (or a primary with replicas) is what this store supports.
+ */
+import { createHash } from 'node:crypto';
+
+export interface RedisScript {
+  source: string;
+  sha1: string;
+}
+
+function script(source: string): RedisScript {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+const NOW = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+`;
+
+const FIELDS = `'r', 't', 'e', 'q', 'o'`;
+
+/** KEYS: flow, live. ARGV: id, ttlMs, maxFlows, sealed record. → {'ok', now} | {'dup'} | {'full', msUntilAPlaceFrees} */
+export const CREATE = script(`${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup'} end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local wait = 1000
+  if oldest[2] then wait = tonumber(oldest[2]) - now end
+  return {'full', string.format('%.0f', wait)}
+end
+local ttl = tonumber(ARGV[2])
+local expires = string.format('%.0f', now + ttl)
+redis.call('HSET', KEYS[1], 'r', ARGV[4], 't', string.format('%.0f', now), 'e', expires)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], expires, ARGV[1])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return {'ok', string.format('%.0f', now)}
+`);
+
+/** KEYS: flow, epoch. → {r, t, e, q, o, pttl, epoch} (absent fields nil) */
+export const INSPECT = script(`
+local v = redis.call('HMGET', KEYS[1], ${FIELDS})
+return {v[1], v[2], v[3], v[4], v[5], redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]) or '0'}
+`);
+
+/** KEYS: flow. ARGV: sealed request. → the updated fields, or nil when the flow is gone or has its outcome. */
+export const ATTACH = script(`
+local v = redis.call('HMGET', KEYS[1], 'r', 'o')
+if not v[1] or v[2] then return false end
+redis.call('HSET', KEYS[1], 'q', ARGV[1])
+return redis.call('HMGET', KEYS[1], ${FIELDS})
+`);
+
+/**
+ * KEYS: flow[, code index]. ARGV: sealed outcome, code id ('' for an error
+ * outcome), flow id, channel. → the completed fields, or nil when the flow is
+ * gone or already has its outcome (the first completion wins).
+ */
+export const COMPLETE = script(`
+local v = redis.call('HMGET', KEYS[1], 'r', 'o')
+if not v[1] or v[2] then return false end
+redis.call('HSET', KEYS[1], 'o', ARGV[1])
+if ARGV[2] ~= '' then
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl < 1 then pttl = 1 end
+  redis.call('HSET', KEYS[1], 'c', ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', pttl)
+end
+redis.call('PUBLISH', ARGV[4], 'outcome')
+return redis.call('HMGET', KEYS[1], ${FIELDS})
+`);
+
+/** KEYS: code index, live. ARGV: flow key prefix, code id. → {id, r, t, e, q, o} (and the flow is gone), or nil. */
+export const REDEEM = script(`
+local id = redis.call('GETDEL', KEYS[1])
+if not id then return false end
+local flow = ARGV[1] .. id
+local v = redis.call('HMGET', flow, ${FIELDS}, 'c')
+if not v[1] or v[6] ~= ARGV[2] then return false end
+redis.call('DEL', flow)
+redis.call('ZREM', KEYS[2], id)
+return {id, v[1], v[2], v[3], v[4], v[5]}
+`);
+
+/** KEYS: flow, live. ARGV: code key prefix, id, channel. */
+export const DELETE = script(`
+local code = redis.call('HGET', KEYS[1], 'c')
+if code then redis.call('DEL', ARGV[1] .. code) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'gone')
+return 1
+`);
+
+/** KEYS: live, epoch. ARGV: flow key prefix, code key prefix, clear channel. → flows forgotten. */
+export const CLEAR = script(`
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  local flow = ARGV[1] .. id
+  local code = redis.call('HGET', flow, 'c')
+  if code then redis.call('DEL', ARGV[2] .. code) end
+  redis.call('DEL', flow)
+end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3], redis.call('INCR', KEYS[2]))
+return #ids
+`);
+
+/** KEYS: live. → live flows. */
+export const SIZE = script(`${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+`);

@@ -1,0 +1,178 @@
+/**
+ * A real sign-in in a real browser: `pkce-broker serve` runs as a child process
+ * with an --open command that hands the sign-in URL to this test; headless
+ * Chromium follows it through the bundled provider's own login and consent
+ * pages; the provider's form_post lands on the broker, whose page the browser
+ * shows while the waiting POST /pkce/code resolves; then the token exchange.
+ * Screenshots go to test-output/browser/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
+import type { Browser, Page } from 'playwright-core';
+import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
+import type { PKCE } from '../src/protocol/models.js';
+import { browserAvailability, launchChromium } from './support/browser.js';
+import { ROOT, startCli, type CliProcess } from './support/cli.js';
+import { postJson } from './support/stack.js';
+import { startUrlHook, type UrlHook } from './support/url-hook.js';
+
+const available = browserAvailability('browser suite');
+const OUTPUT = join(ROOT, 'test-output', 'browser');
+
+describe('sign-in in headless Chromium', { skip: !available.ok && available.reason }, () => {
+  let browser: Browser;
+  let provider: DevProvider;
+  let hook: UrlHook;
+  let serve: CliProcess;
+  let brokerUrl: string;
+  let callbackUrl: string;
+
+  before(async () => {
+    mkdirSync(OUTPUT, { recursive: true });
+    [browser, provider, hook] = await Promise.all([
+      launchChromium(),
+      startDevProvider({}),
+      startUrlHook(),
+    ]);
+    serve = startCli(
+      [
+        'serve',
+        '--issuer',
+        provider.issuer,
+        '--client-id',
+        provider.clientId,
+        '--port',
+        '0',
+        '--log-level',
+        'warn',
+        '--open',
+        hook.openCommand,
+      ],
+      { timeoutMs: 120_000 },
+    );
+    const [, url, callback] = await serve.waitFor(
+      'stdout',
+      /listening on (\S+) .* callback (\S+)\n/,
+    );
+    brokerUrl = url!;
+    callbackUrl = callback!;
+    provider.setRedirectUris([callbackUrl]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (serve && serve.child.exitCode === null) {
+      serve.child.kill('SIGTERM');
+      const { code } = await serve.exited;
+      assert.equal(code, 0, `serve should stop cleanly on SIGTERM; stderr: ${serve.stderr()}`);
+    }
+    await hook?.close();
+    await provider?.close();
+  });
+
+  /** challenge → POST /pkce/code held open → the URL the broker opened through --open. */
+  async function startSignIn(): Promise<{ state: string; code: Promise<Response>; url: URL }> {
+    const challenge = (await (await fetch(`${brokerUrl}/pkce/challenge`)).json()) as PKCE;
+    const state = challenge.challenge!.state;
+    const code = fetch(`${brokerUrl}/pkce/code`, postJson({ state }));
+    const url = await hook.next();
+    assert.equal(url.searchParams.get('state'), state);
+    return { state, code, url };
+  }
+
+  /** The provider's pages, as a person fills them; a fresh context, so no provider session carries over. */
+  async function throughProviderPages(
+    url: URL,
+    choice: 'allow' | 'deny',
+  ): Promise<{ page: Page; headers: Record<string, string> }> {
+    const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await page.fill('#username', 'demo');
+    await page.fill('#password', 'demo');
+    await page.click('#login-submit');
+    await page.waitForSelector(choice === 'allow' ? '#consent-submit' : '#consent-deny');
+    // The provider answers the consent with an auto-submitting form_post to the broker's callback.
+    const callback = page.waitForResponse(
+      (response) => response.url() === callbackUrl && response.request().method() === 'POST',
+    );
+    await page.click(choice === 'allow' ? '#consent-submit' : '#consent-deny');
+    const response = await callback;
+    await page.waitForSelector('h1#title');
+    return { page, headers: response.headers() };
+  }
+
+  it('logs in through the provider pages; form_post reaches the broker; the success page shows; code and token follow', async () => {
+    const { state, code, url } = await startSignIn();
+    const { page, headers } = await throughProviderPages(url, 'allow');
+
+    assert.equal(await page.textContent('h1#title'), "You're signed in");
+    assert.match((await page.textContent('main')) ?? '', /You can close this tab and return to/);
+    assert.equal(new URL(page.url()).origin, new URL(brokerUrl).origin);
+    assert.match(headers['content-security-policy'] ?? '', /default-src 'none'/);
+    assert.equal(headers['cache-control'], 'no-store');
+    assert.equal(headers['referrer-policy'], 'no-referrer');
+    await page.screenshot({ path: join(OUTPUT, 'success.png') });
+
+    const codeResponse = await code;
+    assert.equal(codeResponse.status, 200);
+    const result = ((await codeResponse.json()) as PKCE).result!;
+    assert.equal(result.state, state);
+    // The page never shows the code.
+    assert.equal((await page.content()).includes(result.code), false);
+
+    const tokenResponse = await fetch(
+      `${brokerUrl}/pkce/token`,
+      postJson({ grant_type: 'authorization_code', code: result.code }),
+    );
+    assert.equal(tokenResponse.status, 200);
+    const token = ((await tokenResponse.json()) as PKCE).auth0!.oAuth.token!;
+    assert.equal(token.token_type, 'Bearer');
+    assert.ok(token.access_token.length > 0);
+    assert.ok(token.refresh_token);
+    assert.equal(decodeJwt(token.id_token!).sub, provider.user.sub);
+    await page.context().close();
+  });
+
+  it('shows the failure page when the person denies, and the waiting code request answers 403', async () => {
+    const { code, url } = await startSignIn();
+    const { page, headers } = await throughProviderPages(url, 'deny');
+
+    assert.equal(await page.textContent('h1#title'), 'Sign-in failed');
+    assert.match((await page.textContent('#detail')) ?? '', /\S/);
+    assert.match(headers['content-security-policy'] ?? '', /default-src 'none'/);
+    assert.equal(headers['cache-control'], 'no-store');
+    await page.screenshot({ path: join(OUTPUT, 'denied.png') });
+
+    const codeResponse = await code;
+    assert.equal(codeResponse.status, 403);
+    const problem = (await codeResponse.json()) as { error?: string };
+    assert.equal(problem.error, 'access_denied');
+    await page.context().close();
+  });
+
+  it('renders GET /docs from the broker alone, with no request to any other origin', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const page = await context.newPage();
+    const origins = new Set<string>();
+    page.on('request', (request) => {
+      if (!request.url().startsWith('data:')) origins.add(new URL(request.url()).origin);
+    });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    await page.goto(`${brokerUrl}/docs`);
+    await page.waitForSelector('.swagger-ui .info .title');
+    assert.match((await page.textContent('.swagger-ui .info .title')) ?? '', /pkce-broker/);
+    await page.waitForSelector('#operations-PKCE-generateCode');
+    await page.screenshot({ path: join(OUTPUT, 'docs.png') });
+    assert.deepEqual([...origins], [new URL(brokerUrl).origin]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});

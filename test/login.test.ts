@@ -1,0 +1,188 @@
+/**
+ * `pkce-broker login` as a child process, against a running broker (the
+ * in-process stack) with a scripted browser following the URL the broker
+ * opens; with a broker of its own (--issuer); and Ctrl-C mid-wait, after
+ * which the broker holds no flow.
+ */
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { scriptedLogin } from '../src/devprovider/login.js';
+import { startDevProvider } from '../src/devprovider/provider.js';
+import type { PKCE } from '../src/protocol/models.js';
+import { emptyDir, runCli, startCli } from './support/cli.js';
+import { postJson, startStack, type Stack } from './support/stack.js';
+import { startUrlHook } from './support/url-hook.js';
+
+const WAITING = 'Waiting for you to finish in the browser… (Ctrl-C to cancel)';
+
+describe('pkce-broker login against a running broker', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ logLevel: 'warn' });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('shows the sign-in URL, waits, and prints the token answer with --json', async () => {
+    const login = startCli(['login', '--broker', stack.broker.url, '--json']);
+    const opened = await stack.nextAuthorizeUrl();
+    const { callbackResponse } = await scriptedLogin(opened);
+    assert.equal(callbackResponse.status, 200);
+    const { code, stdout, stderr } = await login.exited;
+    assert.equal(code, 0, stderr);
+
+    // The URL login showed is the one the broker opened (GET /pkce/authorize-url), and the wait was announced.
+    assert.ok(stderr.includes(`\n  ${opened.href}\n`), stderr);
+    assert.ok(
+      stderr.includes(`${WAITING}\n`),
+      'stderr is not a TTY: one plain line, no spinner frames',
+    );
+    assert.equal(stderr.includes('\r'), false);
+
+    const answer = JSON.parse(stdout) as PKCE;
+    const token = answer.auth0!.oAuth.token!;
+    assert.equal(token.token_type, 'Bearer');
+    assert.ok(token.access_token.length > 20);
+    assert.ok(token.id_token);
+    assert.equal(answer.auth0!.user?.user_id, stack.devProvider.user.sub);
+    assert.equal(await stack.broker.store.size(), 0);
+  });
+
+  it('prints the summary, tokens shortened, and writes the whole answer to --output with mode 0600', async () => {
+    const file = join(emptyDir(), 'tokens.json');
+    const login = startCli(['login', '--broker', stack.broker.url, '--output', file]);
+    await scriptedLogin(await stack.nextAuthorizeUrl());
+    const { code, stdout, stderr } = await login.exited;
+    assert.equal(code, 0, stderr);
+
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as PKCE;
+    const token = saved.auth0!.oAuth.token!;
+    assert.match(stdout, /^Signed in as Demo User in \d+\.\d s\.\n/);
+    assert.match(
+      stdout,
+      /\n {2}user {11}sub demo-user · name Demo User · email demo@example.com\n/,
+    );
+    assert.match(stdout, /\n {2}refresh token {2}yes\n/);
+    assert.ok(stdout.includes(`access ${token.access_token.slice(0, 8)}…`));
+    assert.ok(stdout.includes(`  saved to       ${file} (mode 0600, tokens in full)\n`));
+    for (const secret of [token.access_token, token.id_token!, token.refresh_token!]) {
+      assert.equal(stdout.includes(secret), false, 'no token is printed whole');
+    }
+  });
+
+  it('Ctrl-C mid-wait cancels: exit 130, one line, and the broker forgets the flow', async () => {
+    const login = startCli(['login', '--broker', stack.broker.url]);
+    const opened = await stack.nextAuthorizeUrl();
+    await login.waitFor('stderr', /Waiting for you to finish in the browser/);
+    const state = opened.searchParams.get('state')!;
+    assert.equal(await stack.broker.store.size(), 1);
+    const watch = new AbortController();
+    const forgotten = stack.broker.store.waitForOutcome(state, watch.signal);
+
+    login.child.kill('SIGINT');
+    const { code, stdout, stderr } = await login.exited;
+    assert.equal(code, 130);
+    assert.equal(stdout, '');
+    assert.ok(
+      stderr.endsWith(
+        `${WAITING}\npkce-broker login: cancelled; the broker has forgotten this sign-in.\n`,
+      ),
+      stderr,
+    );
+    assert.deepEqual(await forgotten, { kind: 'gone' });
+    assert.equal(await stack.broker.store.size(), 0);
+  });
+
+  it('GET /pkce/authorize-url answers only for a flow waiting for the browser', async () => {
+    const unknown = await stack.api('/pkce/authorize-url?state=not-a-pending-flow');
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { code: string }).code, 'not_found');
+    assert.equal((await stack.api('/pkce/authorize-url')).status, 400);
+
+    // A challenge alone has no sign-in URL yet; POST /pkce/code makes one.
+    const challenge = ((await (await stack.api('/pkce/challenge')).json()) as PKCE).challenge!;
+    const path = `/pkce/authorize-url?state=${encodeURIComponent(challenge.state)}`;
+    assert.equal((await stack.api(path)).status, 404);
+    const code = stack.api('/pkce/code', postJson({ state: challenge.state }));
+    const opened = await stack.nextAuthorizeUrl();
+    const answer = await stack.api(path);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(await answer.json(), { authorize_url: opened.href });
+    assert.equal((await stack.api('/pkce/clear', { method: 'POST' })).status, 204);
+    assert.equal((await code).status, 409);
+    const gone = await stack.api(path);
+    assert.equal(gone.status, 404);
+  });
+
+  it('says in one line when there is no broker to talk to', async () => {
+    const closed = await startStack({ logLevel: 'silent' });
+    const url = closed.broker.url;
+    await closed.close();
+    const { code, stderr } = await runCli(['login', '--broker', url]);
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      `pkce-broker login: Cannot reach the broker at ${url} (connection refused): start one with \`pkce-broker serve\` or \`pkce-broker dev\`, or point --broker at yours.\n`,
+    );
+  });
+});
+
+describe('pkce-broker login with a broker of its own', () => {
+  it('starts a broker from the serve options, opens the URL with --open, and signs in', async () => {
+    const provider = await startDevProvider({});
+    const hook = await startUrlHook();
+    try {
+      const login = startCli([
+        'login',
+        '--issuer',
+        provider.issuer,
+        '--client-id',
+        provider.clientId,
+        '--port',
+        '0',
+        '--open',
+        hook.openCommand,
+      ]);
+      const opened = await hook.next();
+      // The broker's port is chosen at start; the provider learns its callback now.
+      provider.setRedirectUris([opened.searchParams.get('redirect_uri')!]);
+      const { callbackResponse } = await scriptedLogin(opened);
+      assert.equal(callbackResponse.status, 200);
+      const { code, stdout, stderr } = await login.exited;
+      assert.equal(code, 0, stderr);
+      assert.ok(stderr.includes(opened.href));
+      assert.match(stdout, /^Signed in as Demo User in /);
+      assert.match(
+        stdout,
+        new RegExp(
+          `\\n {2}provider {7}${provider.issuer.replace(/[.]/g, '\\.')} \\(client ${provider.clientId}\\)\\n`,
+        ),
+      );
+    } finally {
+      await hook.close();
+      await provider.close();
+    }
+  });
+
+  it('refuses --broker together with --issuer', async () => {
+    const { code, stderr } = await runCli([
+      'login',
+      '--broker',
+      'http://127.0.0.1:1000',
+      '--issuer',
+      'https://login.example.com/',
+      '--client-id',
+      'x',
+    ]);
+    assert.equal(code, 2);
+    assert.equal(
+      stderr,
+      'pkce-broker login: Give either --broker (a running broker) or --issuer/--auth0-domain (start one here), not both.\n',
+    );
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * Runs the real command line, `node bin/pkce-broker.js …`, as a child process:
+ * what a person runs, exit codes and stderr included. It runs the built dist/
+ * (`npm test` builds first; after editing src, run `npm run build` before a
+ * single suite). Each run gets a clean environment (no PKCE_BROKER_*, no
+ * BROWSER) and an empty working directory, so no config file leaks in.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'pkce-broker.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first match of `pattern` in that stream; rejects if the process exits first. */
+  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpMatchArray>;
+  exited: Promise<CliResult>;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Command words before `node`, e.g. ['setpriv', '--reuid=nobody', …]. */
+  prefix?: string[];
+  /** Killed (SIGKILL) after this long, so a command that should have ended fails the test instead of hanging it. Default 60 s. */
+  timeoutMs?: number;
+}
+
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('PKCE_BROKER_') && name !== 'BROWSER') env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+export function emptyDir(): string {
+  return mkdtempSync(join(tmpdir(), 'pkce-broker-cli-'));
+}
+
+export function startCli(args: readonly string[], options: CliOptions = {}): CliProcess {
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
+    throw new Error(
+      'dist/ is missing: run `npm run build` (npm test does it) before the CLI suites.',
+    );
+  }
+  const [file, ...prefixArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  const child = spawn(file!, prefixArgs, {
+    cwd: options.cwd ?? emptyDir(),
+    env: cleanEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = { stdout: '', stderr: '' };
+  const listeners = new Set<() => void>();
+  for (const name of ['stdout', 'stderr'] as const) {
+    child[name]!.setEncoding('utf8');
+    child[name]!.on('data', (chunk: string) => {
+      out[name] += chunk;
+      for (const listener of [...listeners]) listener();
+    });
+  }
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  watchdog.unref();
+  const exited = new Promise<CliResult>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(watchdog);
+      resolve({ code, signal, ...out });
+      for (const listener of [...listeners]) listener();
+    });
+  });
+  return {
+    child,
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    exited,
+    waitFor(stream, pattern) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const match = out[stream].match(pattern);
+          if (match) {
+            listeners.delete(check);
+            resolve(match);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            listeners.delete(check);
+            reject(
+              new Error(
+                `exited (${child.exitCode ?? child.signalCode}) before ${pattern} on ${stream}; stderr: ${out.stderr}`,
+              ),
+            );
+          }
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, options).exited;
+}
