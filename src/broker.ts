@@ -117,6 +117,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     app,
     logger,
     async close() {
+      service.stop();
       await app.close();
       if (!options.store) await store.close();
     },

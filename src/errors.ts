@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   provider_error: 502,
   provider_unavailable: 502,
   store_unavailable: 503,
+  shutting_down: 503,
   wait_timeout: 504,
   provider_timeout: 504,
   config_invalid: 0,
@@ -56,7 +57,7 @@ export class BrokerError extends Error {
     this.oauthError = options.oauthError;
     this.retryAfter = options.retryAfter;
     // Provider and store faults are described by us, not echoed from upstream, so they may be shown.
-    this.expose = this.status < 500 || code.startsWith('provider_') || code === 'store_unavailable' || code === 'wait_timeout';
+    this.expose = this.status < 500 || code.startsWith('provider_') || code === 'store_unavailable' || code === 'shutting_down' || code === 'wait_timeout';
   }
 }
 

@@ -320,3 +320,27 @@ describe('wait timeout', () => {
     }
   });
 });
+
+describe('shutdown', () => {
+  it('answers waiting apps 503 at once and keeps their flows for a restarted broker', async () => {
+    const { MemoryFlowStore } = await import('../src/store/memory.js');
+    const store = new MemoryFlowStore({ ttlMs: 60_000, maxFlows: 100 });
+    const stack = await startStack({ store });
+    try {
+      const challenge = (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
+      const waiting = stack.api('/pkce/code', postJson({ state: challenge.state }));
+      await stack.nextAuthorizeUrl();
+      const closing = stack.broker.close();
+      const response = await waiting;
+      await closing;
+      assert.equal(response.status, 503);
+      assert.equal((await json(response)).code, 'shutting_down');
+      const kept = await store.get(challenge.state);
+      assert.equal(kept?.state, challenge.state);
+      assert.ok(kept?.request, 'the authorize request is kept for the next broker');
+    } finally {
+      await stack.devProvider.close();
+      await store.close();
+    }
+  });
+});

@@ -104,8 +104,7 @@ describe('fuzzing every endpoint', () => {
     });
     dev.setRedirectUris([broker.redirectUri]);
     host = `127.0.0.1:${broker.port}`;
-    const paths = (broker.app.swagger() as { paths: Record<string, Record<string, unknown>> })
-      .paths;
+    const { paths } = await broker.app.openApiDocument();
     routes = Object.entries(paths).flatMap(([url, methods]) =>
       Object.keys(methods).map((m) => ({ method: m.toUpperCase(), url })),
     );

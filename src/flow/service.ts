@@ -47,6 +47,7 @@ export class FlowService {
   readonly #policy: SeedPolicy;
   readonly #waitTimeoutMs: number;
   readonly #open: (url: URL) => void | Promise<void>;
+  readonly #stopping = new AbortController();
 
   constructor(options: FlowServiceOptions) {
     this.#store = options.store;
@@ -246,13 +247,25 @@ export class FlowService {
     return verifier;
   }
 
+  /**
+   * Ends every waiting POST /pkce/code with 503 and leaves their flows in the
+   * store: a broker going down must not hold its shutdown for the browser, nor
+   * forget sign-ins that another broker (or this one, restarted) can finish.
+   */
+  stop(): void {
+    this.#stopping.abort(new Error('broker stopping'));
+  }
+
   async #wait(state: string, cancelled: AbortSignal): Promise<ResultedPKCE> {
     const timeout = AbortSignal.timeout(this.#waitTimeoutMs);
-    const signal = AbortSignal.any([timeout, cancelled]);
+    const signal = AbortSignal.any([timeout, cancelled, this.#stopping.signal]);
     let outcome;
     try {
       outcome = await this.#store.waitForOutcome(state, signal);
     } catch (error) {
+      if (this.#stopping.signal.aborted) {
+        throw new BrokerError('shutting_down', 'The broker is stopping; ask again for this state to resume the sign-in.', { cause: error, retryAfter: 1 });
+      }
       if (cancelled.aborted) {
         await this.#store.delete(state);
         throw new BrokerError('flow_cleared', 'The app went away; the sign-in was cancelled.', { cause: error });

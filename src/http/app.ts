@@ -1,6 +1,5 @@
 /** Assembles the Fastify application: parsers, gates, routes, the error handler. */
 import formbody from '@fastify/formbody';
-import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 import secureJson from 'secure-json-parse';
@@ -10,7 +9,9 @@ import type { Logger } from '../logging.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
 import type { FlowStore } from '../store/types.js';
 import { serverLimitOptions, type ServerLimits } from './limits.js';
+import { recordOpenApi } from './openapi.js';
 import { errorHandler } from './problem.js';
+import { lazyValidatorCompiler, plainSerializer, registerValidationGate } from './compilers.js';
 import { authorizeUrlRoutes } from './routes/authorize-url.js';
 import { docsRoutes } from './routes/docs.js';
 import { opsRoutes } from './routes/ops.js';
@@ -119,10 +120,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Slow clients must not hold sockets forever; /pkce/code waits are not affected (the request is read by then).
     ...serverLimitOptions(options.limits),
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
 
   app.setErrorHandler(errorHandler);
+  app.setSerializerCompiler(plainSerializer);
+  app.setValidatorCompiler(lazyValidatorCompiler);
+  registerValidationGate(app);
   app.setNotFoundHandler((request) => {
     throw new BrokerError('not_found', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`);
   });
@@ -145,19 +148,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'pkce-broker — PKCE API',
-        description: 'OAuth 2.0 Authorization Code + PKCE for local apps, as the Pieces OS SDKs call it.',
-        version: options.version ?? '0.0.0',
-      },
-      components: {
-        securitySchemes: { application: { type: 'apiKey', in: 'header', name: 'X-Application-ID' } },
-      },
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  recordOpenApi(app, {
+    title: 'pkce-broker — PKCE API',
+    description: 'OAuth 2.0 Authorization Code + PKCE for local apps, as the Pieces OS SDKs call it.',
+    version: options.version ?? '0.0.0',
   });
 
   registerSecurity(app, options.security);

@@ -10,14 +10,10 @@ import { compactVerify, decodeProtectedHeader, errors } from 'jose';
 import type { JWTVerifyGetKey, ProtectedHeaderParameters } from 'jose';
 import { BrokerError } from '../errors.js';
 import { constantTimeEqual } from '../protocol/pkce.js';
+import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
 import type { IdTokenClaims } from './types.js';
 
-/**
- * Pass as `nonce` where no nonce can be expected: an ID token from a refresh
- * (OIDC Core §12.2 ties its nonce to the original one, which we do not keep).
- * A symbol, so that forgetting the nonce is a type error rather than a skipped check.
- */
-export const skipNonceCheck: unique symbol = Symbol('skipNonceCheck');
+export { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
 
 export interface IdTokenExpectations {
   /** The issuer identifier exactly as discovered. */
@@ -49,21 +45,6 @@ function invalid(check: string, cause?: unknown): BrokerError {
     oauthError: 'invalid_id_token',
     cause,
   });
-}
-
-/** The algorithms an ID token may be signed with, per the options and the provider's metadata. */
-export function expectedAlgorithms(
-  options: Pick<IdTokenExpectations, 'algorithms' | 'metadata'>,
-): string[] {
-  const advertised = options.metadata?.['id_token_signing_alg_values_supported'];
-  const list =
-    options.algorithms ??
-    (Array.isArray(advertised) &&
-    advertised.every((alg) => typeof alg === 'string') &&
-    advertised.length > 0
-      ? (advertised as string[])
-      : ['RS256']);
-  return list.filter((alg) => alg !== 'none');
 }
 
 function isSymmetric(alg: string): boolean {

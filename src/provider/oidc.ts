@@ -8,10 +8,9 @@
  * and never contain codes, verifiers or tokens.
  */
 import * as oauth from 'oauth4webapi';
-import { createRemoteJWKSet, customFetch as joseCustomFetch } from 'jose';
-import type { FetchImplementation, RemoteJWKSetOptions } from 'jose';
+import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
-import { expectedAlgorithms, skipNonceCheck, validateIdToken } from './id-token.js';
+import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
 import { endpointAllowed, issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
@@ -257,7 +256,10 @@ class OidcProvider implements IdentityProvider {
   readonly #clientSecret: string | undefined;
   readonly #options: RequestOptions;
   readonly #timeoutMs: number;
-  readonly #keys: ReturnType<typeof createRemoteJWKSet>;
+  readonly #jwksUri: URL;
+  readonly #jwksCooldownMs: number;
+  readonly #transport: typeof fetch;
+  #keys: JWTVerifyGetKey | undefined;
   readonly #algorithms: string[];
   readonly #clockToleranceSec: number;
   readonly #authorizationEndpoint: string;
@@ -289,12 +291,9 @@ class OidcProvider implements IdentityProvider {
     this.requiresIssParameter = as.authorization_response_iss_parameter_supported === true;
     this.metadata = deepFreeze(structuredClone(as) as Record<string, unknown>);
 
-    const jwksOptions: RemoteJWKSetOptions = {
-      cooldownDuration: config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS,
-      timeoutDuration: timeoutMs,
-    };
-    jwksOptions[joseCustomFetch] = retryOnce(config.fetch ?? fetch);
-    this.#keys = createRemoteJWKSet(new URL(as.jwks_uri as string), jwksOptions);
+    this.#jwksUri = new URL(as.jwks_uri as string);
+    this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
+    this.#transport = config.fetch ?? fetch;
     this.#algorithms = expectedAlgorithms({ metadata: this.metadata });
   }
 
@@ -431,16 +430,34 @@ class OidcProvider implements IdentityProvider {
     return matchesDomain(domain, this.issuer, this.#authorizationEndpoint);
   }
 
-  #validateIdToken(idToken: string, nonce: string | typeof skipNonceCheck): Promise<IdTokenClaims> {
+  /**
+   * jose (and the verification code) load on the first token exchange, not at
+   * start-up: it is a third of the broker's import time and `serve` needs it
+   * only once someone signs in.
+   */
+  async #validateIdToken(idToken: string, nonce: string | typeof skipNonceCheck): Promise<IdTokenClaims> {
+    const [{ validateIdToken }, keys] = await Promise.all([import('./id-token.js'), this.#jwks()]);
     return validateIdToken(idToken, {
       issuer: this.issuer,
       clientId: this.clientId,
       nonce,
-      keys: this.#keys,
+      keys,
       algorithms: this.#algorithms,
       clockToleranceSec: this.#clockToleranceSec,
       ...(this.#clientSecret === undefined ? {} : { clientSecret: this.#clientSecret }),
     });
+  }
+
+  async #jwks(): Promise<JWTVerifyGetKey> {
+    if (this.#keys) return this.#keys;
+    const jose = await import('jose');
+    const options: RemoteJWKSetOptions = {
+      cooldownDuration: this.#jwksCooldownMs,
+      timeoutDuration: this.#timeoutMs,
+    };
+    options[jose.customFetch] = retryOnce(this.#transport);
+    // A concurrent first call may have set it meanwhile; keep one cache of keys.
+    return (this.#keys ??= jose.createRemoteJWKSet(this.#jwksUri, options));
   }
 
   /**

@@ -64,7 +64,7 @@ export async function docsRoutes(app: FastifyInstance): Promise<void> {
   });
 
   const forward = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    docs ??= buildDocsApp(app.swagger() as unknown as Record<string, unknown>).catch(
+    docs ??= app.openApiDocument().then(buildDocsApp).catch(
       (error: unknown) => {
         docs = undefined;
         throw error;

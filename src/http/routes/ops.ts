@@ -33,5 +33,5 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
     },
   );
 
-  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.openApiDocument());
 }

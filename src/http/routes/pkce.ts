@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors.js';
 import type { FlowService } from '../../flow/service.js';
 import { MODEL_SCHEMA, type SeededPKCE, type TokenizedPKCE } from '../../protocol/models.js';
+import { compiledSerializer } from '../compilers.js';
 import { CALLBACK_PAGE_HEADERS, prefersHtml, renderCallbackPage } from '../callback-page.js';
 
 const problemResponses = {
@@ -58,7 +59,10 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
 
   app.get(
     '/pkce/challenge',
-    { schema: { operationId: 'getChallenge', tags: ['PKCE'], summary: 'A new PKCE challenge', response: pkceResponse } },
+    {
+      schema: { operationId: 'getChallenge', tags: ['PKCE'], summary: 'A new PKCE challenge', response: pkceResponse },
+      serializerCompiler: compiledSerializer,
+    },
     async () => ({ schema: MODEL_SCHEMA, challenge: await service.challenge() }),
   );
 

@@ -1,0 +1,73 @@
+/**
+ * Schema compilers that cost nothing at start-up. Compiling the route schemas
+ * with ajv and fast-json-stringify (and importing both) was a third of
+ * `serve`'s time to ready (bench/). Here ajv loads when the first request
+ * that needs validation arrives (it waits for it, once), each schema compiles
+ * on first use, and the one compiled serializer (the hot path) is built in the
+ * background after its first answer, which JSON.stringify writes meanwhile.
+ */
+import type { FastifyInstance } from 'fastify';
+import type {
+  FastifySchemaCompiler,
+  FastifySerializerCompiler,
+  FastifyValidationResult,
+} from 'fastify/types/schema.js';
+import { SHARED_SCHEMAS } from '../protocol/models.js';
+
+type AjvInstance = InstanceType<typeof import('ajv').Ajv>;
+type Validate = FastifyValidationResult;
+type Serializer = (data: unknown) => string;
+
+let ajv: AjvInstance | undefined;
+let ajvLoading: Promise<void> | undefined;
+
+function loadAjv(): Promise<void> {
+  ajvLoading ??= import('ajv').then(({ Ajv }) => {
+    // Fastify's own defaults, but no coercion and no silent removal: a wrong type or key is refused.
+    const instance = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+    for (const schema of SHARED_SCHEMAS) instance.addSchema(schema);
+    ajv = instance;
+  });
+  return ajvLoading;
+}
+
+export const lazyValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema }) => {
+  let compiled: Validate | undefined;
+  const validate: Validate = (data: unknown) => {
+    if (!ajv) throw new Error('ajv is not loaded: the preValidation gate must run first');
+    compiled ??= ajv.compile(schema as object) as unknown as Validate;
+    const ok = compiled(data);
+    validate.errors = compiled.errors ?? null;
+    return ok;
+  };
+  return validate;
+};
+
+/** Holds the first requests that need validation until ajv is loaded; free afterwards. */
+export function registerValidationGate(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    if (ajv) return;
+    const schema = request.routeOptions.schema;
+    if (schema?.body || schema?.querystring || schema?.params || schema?.headers) await loadAjv();
+  });
+}
+
+export const plainSerializer = (): Serializer => (data) => JSON.stringify(data);
+
+/** For the hot route: its 2xx answers switch to a compiled serializer once it is built. */
+export const compiledSerializer: FastifySerializerCompiler<unknown> = ({ schema, httpStatus }) => {
+  if (!String(httpStatus).startsWith('2')) return plainSerializer();
+  let compiled: Serializer | undefined;
+  let building = false;
+  return (data) => {
+    if (compiled) return compiled(data);
+    if (!building) {
+      building = true;
+      void import('fast-json-stringify').then(({ default: fastJson }) => {
+        const external = Object.fromEntries(SHARED_SCHEMAS.map((s) => [s.$id, s]));
+        compiled = fastJson(schema as Parameters<typeof fastJson>[0], { schema: external as never }) as Serializer;
+      });
+    }
+    return JSON.stringify(data);
+  };
+};
