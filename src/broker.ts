@@ -48,7 +48,10 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     options.provider ??
     (await discoverProvider({
       issuer: requireValue(config.issuer, 'Missing --issuer URL (or --auth0-domain DOMAIN).'),
-      clientId: requireValue(config.clientId, 'Missing --client-id: the OAuth client ID registered at your identity provider.'),
+      clientId: requireValue(
+        config.clientId,
+        'Missing --client-id: the OAuth client ID registered at your identity provider.',
+      ),
       ...(config.clientSecret !== undefined && { clientSecret: config.clientSecret }),
       timeoutMs: config.providerTimeoutSec * 1000,
     }));
@@ -97,14 +100,22 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   });
 
   try {
-    await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `Broker listening on ${address}` });
+    await app.listen({
+      port: config.port,
+      host: config.host,
+      listenTextResolver: (address) => `Broker listening on ${address}`,
+    });
   } catch (error) {
     await store.close().catch(() => undefined);
     throw listenError(error, config);
   }
   const address = app.server.address();
   if (address && typeof address === 'object') port = address.port;
-  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const hostForUrl = config.host.includes(':')
+    ? `[${config.host}]`
+    : config.host === '0.0.0.0'
+      ? '127.0.0.1'
+      : config.host;
   const url = `http://${hostForUrl}:${port}`;
   policy.redirectUri = config.redirectUri ?? `http://127.0.0.1:${port}${CALLBACK_PATH}`;
 
@@ -132,13 +143,29 @@ function requireValue(value: string | undefined, message: string): string {
 function listenError(error: unknown, config: Readonly<BrokerConfig>): BrokerError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') {
-    return new BrokerError('startup_failed', `Port ${config.port} on ${config.host} is already in use; choose another with --port (e.g. --port 3000, or --port 0 for any free port).`, { cause: error });
+    return new BrokerError(
+      'startup_failed',
+      `Port ${config.port} on ${config.host} is already in use; choose another with --port (e.g. --port 3000, or --port 0 for any free port).`,
+      { cause: error },
+    );
   }
   if (code === 'EACCES' || code === 'EPERM') {
-    return new BrokerError('startup_failed', `Port ${config.port} needs elevated privileges; use --port 3000 (or --port 0 for any free port).`, { cause: error });
+    return new BrokerError(
+      'startup_failed',
+      `Port ${config.port} needs elevated privileges; use --port 3000 (or --port 0 for any free port).`,
+      { cause: error },
+    );
   }
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-    return new BrokerError('startup_failed', `Cannot listen on ${config.host}: no such local address; use --host 127.0.0.1.`, { cause: error });
+    return new BrokerError(
+      'startup_failed',
+      `Cannot listen on ${config.host}: no such local address; use --host 127.0.0.1.`,
+      { cause: error },
+    );
   }
-  return new BrokerError('startup_failed', `Cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`, { cause: error });
+  return new BrokerError(
+    'startup_failed',
+    `Cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`,
+    { cause: error },
+  );
 }

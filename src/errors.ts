@@ -57,7 +57,12 @@ export class BrokerError extends Error {
     this.oauthError = options.oauthError;
     this.retryAfter = options.retryAfter;
     // Provider and store faults are described by us, not echoed from upstream, so they may be shown.
-    this.expose = this.status < 500 || code.startsWith('provider_') || code === 'store_unavailable' || code === 'shutting_down' || code === 'wait_timeout';
+    this.expose =
+      this.status < 500 ||
+      code.startsWith('provider_') ||
+      code === 'store_unavailable' ||
+      code === 'shutting_down' ||
+      code === 'wait_timeout';
   }
 }
 

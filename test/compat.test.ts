@@ -14,12 +14,19 @@ import { startStack, type Stack } from './support/stack.js';
 
 function client(stack: Stack, appId?: string): Pieces.PKCEApi {
   return new Pieces.PKCEApi(
-    new Pieces.Configuration({ basePath: stack.broker.url, ...(appId !== undefined && { apiKey: () => appId }) }),
+    new Pieces.Configuration({
+      basePath: stack.broker.url,
+      ...(appId !== undefined && { apiKey: () => appId }),
+    }),
   );
 }
 
 /** A stand-in for an app's own redirect page: it captures what the provider sends and relays nothing. */
-async function captureServer(): Promise<{ url: string; next(): Promise<URLSearchParams>; close(): Promise<void> }> {
+async function captureServer(): Promise<{
+  url: string;
+  next(): Promise<URLSearchParams>;
+  close(): Promise<void>;
+}> {
   const waiting: Array<(params: URLSearchParams) => void> = [];
   const server: Server = createServer((req, res) => {
     const params = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams;
@@ -49,7 +56,10 @@ describe('official client: form_post to the broker', () => {
     const challenged = await api.getChallenge();
     const challenge = challenged.challenge!;
     assert.equal(challenge.method, Pieces.ChallengedPKCEMethodEnum.S256);
-    assert.equal(challenged.schema?.semantic, Pieces.EmbeddedModelSchemaSemanticVersionEnum.Major0Minor0Patch1);
+    assert.equal(
+      challenged.schema?.semantic,
+      Pieces.EmbeddedModelSchemaSemanticVersionEnum.Major0Minor0Patch1,
+    );
 
     const pending = api.generateCode({
       seededPKCE: {
@@ -123,13 +133,20 @@ describe('official client: form_post to the broker', () => {
     const pending = api.generateCode();
     await stack.nextAuthorizeUrl();
     await api.clearPKCE();
-    await assert.rejects(pending, (error: unknown) => error instanceof Pieces.ResponseError && error.response.status === 409);
+    await assert.rejects(
+      pending,
+      (error: unknown) => error instanceof Pieces.ResponseError && error.response.status === 409,
+    );
   });
 
   it('round-trips every answer through the official models unchanged', async () => {
-    const challengeBody = (await (await stack.api('/pkce/challenge')).json()) as Record<string, unknown>;
+    const challengeBody = (await (await stack.api('/pkce/challenge')).json()) as Record<
+      string,
+      unknown
+    >;
     // JSON.stringify drops the keys the client sets to undefined, as it does on the wire.
-    const roundTrip = (body: Record<string, unknown>): unknown => JSON.parse(JSON.stringify(Pieces.PKCEToJSON(Pieces.PKCEFromJSON(body))));
+    const roundTrip = (body: Record<string, unknown>): unknown =>
+      JSON.parse(JSON.stringify(Pieces.PKCEToJSON(Pieces.PKCEFromJSON(body))));
     assert.deepEqual(roundTrip(challengeBody), challengeBody);
 
     const state = (challengeBody.challenge as { state: string }).state;
@@ -144,7 +161,11 @@ describe('official client: form_post to the broker', () => {
 
     const code = (codeBody.result as { code: string }).code;
     const tokenBody = (await (
-      await stack.api('/pkce/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'authorization_code', code }) })
+      await stack.api('/pkce/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_type: 'authorization_code', code }),
+      })
     ).json()) as Record<string, unknown>;
     const parsed = Pieces.PKCEFromJSON(tokenBody);
     assert.equal(parsed.auth0?.audience, 'https://api.example');
@@ -162,7 +183,10 @@ describe('official client: respondWithCode relays a code by hand', () => {
   before(async () => {
     capture = await captureServer();
     // respondWithCode cannot carry `iss`, so this provider does not advertise RFC 9207.
-    stack = await startStack({ provider: { advertiseIss: false }, argv: ['--allow-redirect-uri', capture.url] });
+    stack = await startStack({
+      provider: { advertiseIss: false },
+      argv: ['--allow-redirect-uri', capture.url],
+    });
   });
   after(async () => {
     await stack.close();
@@ -193,7 +217,10 @@ describe('official client: respondWithCode relays a code by hand', () => {
     const relayed = await api.respondWithCode({
       code: params.get('code')!,
       state: params.get('state')!,
-      schema: { migration: 0, semantic: Pieces.EmbeddedModelSchemaSemanticVersionEnum.Major0Minor0Patch1 },
+      schema: {
+        migration: 0,
+        semantic: Pieces.EmbeddedModelSchemaSemanticVersionEnum.Major0Minor0Patch1,
+      },
     });
     assert.equal(relayed.result?.state, challenge.state);
     const coded = await pending;

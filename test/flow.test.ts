@@ -31,7 +31,9 @@ describe('PKCE API against the bundled provider', () => {
     const challenge = (await json<PKCE>(challengeResponse)).challenge!;
     const codeAnswer = stack.api('/pkce/code', postJson({ state: challenge.state, ...seed }));
     const authorizeUrl = await stack.nextAuthorizeUrl();
-    const { callbackResponse, delivered } = await scriptedLogin(authorizeUrl, { accept: 'application/json' });
+    const { callbackResponse, delivered } = await scriptedLogin(authorizeUrl, {
+      accept: 'application/json',
+    });
     const codeResponse = await codeAnswer;
     return { challenge, authorizeUrl, callbackResponse, delivered, codeResponse };
   }
@@ -80,7 +82,12 @@ describe('PKCE API against the bundled provider', () => {
 
     const tokenResponse = await stack.api(
       '/pkce/token',
-      postJson({ grant_type: 'authorization_code', code: codeBody.result!.code, client_id: stack.devProvider.clientId, redirect_uri: stack.broker.redirectUri }),
+      postJson({
+        grant_type: 'authorization_code',
+        code: codeBody.result!.code,
+        client_id: stack.devProvider.clientId,
+        redirect_uri: stack.broker.redirectUri,
+      }),
     );
     assert.equal(tokenResponse.status, 200);
     assert.equal(tokenResponse.headers.get('cache-control'), 'no-store');
@@ -102,7 +109,10 @@ describe('PKCE API against the bundled provider', () => {
     assert.equal((tokenBody.token as unknown as Record<string, unknown>).code, undefined);
     assert.ok(!JSON.stringify(tokenBody).includes(challenge.verifier));
 
-    const refreshResponse = await stack.api('/pkce/token', postJson({ grant_type: 'refresh_token', code: token.refresh_token }));
+    const refreshResponse = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'refresh_token', code: token.refresh_token }),
+    );
     assert.equal(refreshResponse.status, 200);
     const refreshed = (await json<PKCE>(refreshResponse)).auth0!.oAuth.token!;
     assert.ok(refreshed.access_token.length > 10);
@@ -113,10 +123,16 @@ describe('PKCE API against the bundled provider', () => {
   it('refuses a second exchange of the same code without asking the provider', async () => {
     const { codeResponse } = await signIn();
     const code = (await json<PKCE>(codeResponse)).result!.code;
-    const first = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code }));
+    const first = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code }),
+    );
     assert.equal(first.status, 200);
     const before = stack.upstream.length;
-    const second = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code }));
+    const second = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code }),
+    );
     assert.equal(second.status, 400);
     assert.match(second.headers.get('content-type') ?? '', /^application\/problem\+json/);
     const problem = await json(second);
@@ -127,7 +143,10 @@ describe('PKCE API against the bundled provider', () => {
 
   it('refuses a code the broker never received, without calling the provider', async () => {
     const before = stack.upstream.length;
-    const response = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code: 'a-code-from-elsewhere' }));
+    const response = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code: 'a-code-from-elsewhere' }),
+    );
     assert.equal(response.status, 400);
     assert.equal((await json(response)).error, 'invalid_grant');
     assert.equal(stack.upstream.length, before);
@@ -159,7 +178,10 @@ describe('PKCE API against the bundled provider', () => {
     const code = 'a-code-delivered-by-hand';
     const page = await stack.api('/pkce/response/code', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+      },
       body: new URLSearchParams({ code, state: challenge.state, iss: stack.devProvider.issuer }),
     });
     assert.equal(page.status, 200);
@@ -176,7 +198,9 @@ describe('PKCE API against the bundled provider', () => {
   it('answers 403 to the waiting app when the user denies consent', async () => {
     const challenge = (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
     const waiting = stack.api('/pkce/code', postJson({ state: challenge.state }));
-    const { callbackResponse, delivered } = await scriptedLogin(await stack.nextAuthorizeUrl(), { deny: true });
+    const { callbackResponse, delivered } = await scriptedLogin(await stack.nextAuthorizeUrl(), {
+      deny: true,
+    });
     assert.equal(delivered.get('error'), 'access_denied');
     assert.equal(callbackResponse.status, 403);
     const response = await waiting;
@@ -225,7 +249,13 @@ describe('PKCE API against the bundled provider', () => {
     const state = `app-state-${Date.now()}`;
     const waiting = stack.api(
       '/pkce/code',
-      postJson({ state, nonce: 'app-nonce-123', code_challenge: s256Challenge(verifier), code_challenge_method: 'S256', response_mode: 'query' }),
+      postJson({
+        state,
+        nonce: 'app-nonce-123',
+        code_challenge: s256Challenge(verifier),
+        code_challenge_method: 'S256',
+        response_mode: 'query',
+      }),
     );
     const authorizeUrl = await stack.nextAuthorizeUrl();
     assert.equal(authorizeUrl.searchParams.get('response_mode'), 'query');
@@ -234,29 +264,63 @@ describe('PKCE API against the bundled provider', () => {
     const code = (await json<PKCE>(await waiting)).result!.code;
 
     const before = stack.upstream.length;
-    const withoutVerifier = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code }));
+    const withoutVerifier = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code }),
+    );
     assert.equal(withoutVerifier.status, 400);
     assert.equal(stack.upstream.length, before);
 
     // The failed attempt burned the code: a prepared flow is redeemed once, verifier or not.
-    const again = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code, code_verifier: verifier }));
+    const again = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code, code_verifier: verifier }),
+    );
     assert.equal(again.status, 400);
   });
 
   it("exchanges a prepared flow's code with the matching verifier", async () => {
     const verifier = generateVerifier();
-    const waiting = stack.api('/pkce/code', postJson({ state: `prepared-${Date.now()}`, nonce: 'n-0123456789', code_challenge: s256Challenge(verifier) }));
+    const waiting = stack.api(
+      '/pkce/code',
+      postJson({
+        state: `prepared-${Date.now()}`,
+        nonce: 'n-0123456789',
+        code_challenge: s256Challenge(verifier),
+      }),
+    );
     await scriptedLogin(await stack.nextAuthorizeUrl());
     const code = (await json<PKCE>(await waiting)).result!.code;
     const wrong = generateVerifier();
-    assert.equal((await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code, code_verifier: wrong }))).status, 400);
+    assert.equal(
+      (
+        await stack.api(
+          '/pkce/token',
+          postJson({ grant_type: 'authorization_code', code, code_verifier: wrong }),
+        )
+      ).status,
+      400,
+    );
 
-    const waiting2 = stack.api('/pkce/code', postJson({ state: `prepared2-${Date.now()}`, nonce: 'n-0123456789', code_challenge: s256Challenge(verifier) }));
+    const waiting2 = stack.api(
+      '/pkce/code',
+      postJson({
+        state: `prepared2-${Date.now()}`,
+        nonce: 'n-0123456789',
+        code_challenge: s256Challenge(verifier),
+      }),
+    );
     await scriptedLogin(await stack.nextAuthorizeUrl());
     const code2 = (await json<PKCE>(await waiting2)).result!.code;
-    const ok = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code: code2, code_verifier: verifier }));
+    const ok = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code: code2, code_verifier: verifier }),
+    );
     assert.equal(ok.status, 200);
-    assert.equal(decodeJwt((await json<PKCE>(ok)).auth0!.oAuth.token!.id_token!).nonce, 'n-0123456789');
+    assert.equal(
+      decodeJwt((await json<PKCE>(ok)).auth0!.oAuth.token!.id_token!).nonce,
+      'n-0123456789',
+    );
   });
 
   it('starts a whole flow from configuration when the seed is empty', async () => {
@@ -266,7 +330,10 @@ describe('PKCE API against the bundled provider', () => {
     await scriptedLogin(authorizeUrl);
     const body = await json<PKCE>(await waiting);
     assert.equal(body.result?.state, authorizeUrl.searchParams.get('state'));
-    const token = await stack.api('/pkce/token', postJson({ grant_type: 'authorization_code', code: body.result!.code }));
+    const token = await stack.api(
+      '/pkce/token',
+      postJson({ grant_type: 'authorization_code', code: body.result!.code }),
+    );
     assert.equal(token.status, 200);
   });
 
@@ -285,7 +352,10 @@ describe('PKCE API against the bundled provider', () => {
       assert.equal(response.status, 400, JSON.stringify(seed));
       assert.match(String((await json(response)).detail), detail);
     }
-    const ok = stack.api('/pkce/code', postJson({ domain: new URL(stack.devProvider.issuer).host }));
+    const ok = stack.api(
+      '/pkce/code',
+      postJson({ domain: new URL(stack.devProvider.issuer).host }),
+    );
     await stack.nextAuthorizeUrl();
     await stack.api('/pkce/clear', { method: 'POST' });
     assert.equal((await ok).status, 409);
@@ -294,7 +364,10 @@ describe('PKCE API against the bundled provider', () => {
   it('forgets a flow when its waiting app disconnects', async () => {
     const challenge = (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
     const controller = new AbortController();
-    const waiting = stack.api('/pkce/code', { ...postJson({ state: challenge.state }), signal: controller.signal });
+    const waiting = stack.api('/pkce/code', {
+      ...postJson({ state: challenge.state }),
+      signal: controller.signal,
+    });
     await stack.nextAuthorizeUrl();
     assert.ok(await stack.broker.store.get(challenge.state));
     // The store wakes its own waiters with `gone` when the broker forgets the flow.
@@ -314,7 +387,7 @@ describe('wait timeout', () => {
       const response = await stack.api('/pkce/code', { method: 'POST' });
       assert.equal(response.status, 504);
       assert.ok(Date.now() - started >= 900);
-      assert.equal((await response.json() as { code: string }).code, 'wait_timeout');
+      assert.equal(((await response.json()) as { code: string }).code, 'wait_timeout');
     } finally {
       await stack.close();
     }

@@ -5,7 +5,13 @@ import { startStack, type Stack } from './support/stack.js';
 
 type Document = {
   openapi: string;
-  paths: Record<string, Record<string, { operationId?: string; requestBody?: unknown; responses?: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      { operationId?: string; requestBody?: unknown; responses?: Record<string, unknown> }
+    >
+  >;
   components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
 };
 
@@ -21,7 +27,11 @@ describe('operational endpoints', () => {
   it('reports readiness and the provider on /healthz', async () => {
     const response = await stack.api('/healthz');
     assert.equal(response.status, 200);
-    const body = (await response.json()) as { status: string; issuer: string; store: { ok: boolean } };
+    const body = (await response.json()) as {
+      status: string;
+      issuer: string;
+      store: { ok: boolean };
+    };
     assert.equal(body.status, 'ok');
     assert.equal(body.issuer, stack.devProvider.issuer);
     assert.equal(body.store.ok, true);
@@ -34,7 +44,10 @@ describe('operational endpoints', () => {
     assert.match(doc.openapi, /^3\./);
     const operations = Object.fromEntries(
       Object.entries(doc.paths).flatMap(([path, methods]) =>
-        Object.entries(methods).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.operationId]),
+        Object.entries(methods).map(([method, op]) => [
+          `${method.toUpperCase()} ${path}`,
+          op.operationId,
+        ]),
       ),
     );
     assert.equal(operations['GET /pkce/challenge'], 'getChallenge');
@@ -45,7 +58,15 @@ describe('operational endpoints', () => {
     assert.equal(operations['POST /pkce/clear'], 'clearPKCE');
     assert.ok(doc.paths['/healthz']);
     assert.equal(doc.paths['/openapi.json'], undefined);
-    for (const model of ['PKCE', 'SeededPKCE', 'TokenizedPKCE', 'ChallengedPKCE', 'OAuthToken', 'Auth0', 'Problem']) {
+    for (const model of [
+      'PKCE',
+      'SeededPKCE',
+      'TokenizedPKCE',
+      'ChallengedPKCE',
+      'OAuthToken',
+      'Auth0',
+      'Problem',
+    ]) {
       assert.ok(doc.components.schemas[model], `schema ${model} missing`);
     }
     assert.ok(doc.components.schemas.SeededPKCE?.properties?.code_challenge);
@@ -58,7 +79,11 @@ describe('operational endpoints', () => {
 
   it('validates bodies against the same schemas it documents', async () => {
     const post = (body: unknown) =>
-      stack.api('/pkce/code', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      stack.api('/pkce/code', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     for (const [body, field] of [
       [{ scope: 'openid' }, /scope/],
       [{ state: 42 }, /state/],
@@ -72,18 +97,28 @@ describe('operational endpoints', () => {
       assert.equal(problem.code, 'invalid_request');
       assert.match(problem.detail, field);
     }
-    const token = await stack.api('/pkce/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'x' }) });
+    const token = await stack.api('/pkce/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'x' }),
+    });
     assert.equal(token.status, 400);
     assert.match(((await token.json()) as { detail: string }).detail, /grant_type/);
   });
 
   it('answers challenges of the same shape before and after its serializer is compiled', async () => {
     const keys = async () => {
-      const body = (await (await stack.api('/pkce/challenge')).json()) as { schema: unknown; challenge: Record<string, unknown> };
+      const body = (await (await stack.api('/pkce/challenge')).json()) as {
+        schema: unknown;
+        challenge: Record<string, unknown>;
+      };
       return [Object.keys(body).sort(), Object.keys(body.challenge).sort()];
     };
     const first = await keys();
     for (let i = 0; i < 20; i += 1) assert.deepEqual(await keys(), first);
-    assert.deepEqual(first, [['challenge', 'schema'], ['challenge', 'method', 'nonce', 'schema', 'state', 'verifier']]);
+    assert.deepEqual(first, [
+      ['challenge', 'schema'],
+      ['challenge', 'method', 'nonce', 'schema', 'state', 'verifier'],
+    ]);
   });
 });

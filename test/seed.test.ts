@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BrokerError } from '../src/errors.js';
-import { authorizeParams, checkSeed, resolveRequest, resolveScope, type SeedPolicy } from '../src/flow/seed.js';
+import {
+  authorizeParams,
+  checkSeed,
+  resolveRequest,
+  resolveScope,
+  type SeedPolicy,
+} from '../src/flow/seed.js';
 
 const policy: SeedPolicy = {
   clientId: 'client-1',
@@ -15,13 +21,23 @@ const policy: SeedPolicy = {
 const secrets = { state: 's'.repeat(43), nonce: 'n'.repeat(43), challenge: 'c'.repeat(43) };
 
 function refused(fn: () => void, field: RegExp): void {
-  assert.throws(fn, (e: unknown) => e instanceof BrokerError && e.code === 'invalid_request' && e.oauthError === 'invalid_request' && field.test(e.message));
+  assert.throws(
+    fn,
+    (e: unknown) =>
+      e instanceof BrokerError &&
+      e.code === 'invalid_request' &&
+      e.oauthError === 'invalid_request' &&
+      field.test(e.message),
+  );
 }
 
 describe('seed policy', () => {
   it('accepts an empty seed and the SDK enum value UNKNOWN as "not set"', () => {
     checkSeed({}, policy);
-    checkSeed({ response_type: 'UNKNOWN', code_challenge_method: 'UNKNOWN', prompt: 'UNKNOWN' }, policy);
+    checkSeed(
+      { response_type: 'UNKNOWN', code_challenge_method: 'UNKNOWN', prompt: 'UNKNOWN' },
+      policy,
+    );
   });
 
   it('refuses what the broker does not do, naming the field', () => {
@@ -29,16 +45,29 @@ describe('seed policy', () => {
     refused(() => checkSeed({ code_challenge_method: 'plain' }, policy), /code_challenge_method/);
     refused(() => checkSeed({ client_id: 'other' }, policy), /client_id/);
     refused(() => checkSeed({ domain: 'evil.example' }, policy), /domain/);
-    refused(() => checkSeed({ redirect_uri: 'http://127.0.0.1:1000/elsewhere' }, policy), /redirect_uri/);
+    refused(
+      () => checkSeed({ redirect_uri: 'http://127.0.0.1:1000/elsewhere' }, policy),
+      /redirect_uri/,
+    );
     refused(() => checkSeed({ response_mode: 'fragment' }, policy), /response_mode/);
-    checkSeed({ redirect_uri: 'http://127.0.0.1:5555/cb', domain: 'tenant.example', response_mode: 'query' }, policy);
+    checkSeed(
+      {
+        redirect_uri: 'http://127.0.0.1:5555/cb',
+        domain: 'tenant.example',
+        response_mode: 'query',
+      },
+      policy,
+    );
   });
 
   it('always asks for openid, and falls back to the configured scope', () => {
     assert.deepEqual(resolveScope({}, policy), ['openid', 'profile']);
     assert.deepEqual(resolveScope({ scope: ['email'] }, policy), ['openid', 'email']);
     assert.deepEqual(resolveScope({ scope: ['email', 'openid'] }, policy), ['email', 'openid']);
-    assert.deepEqual(resolveScope({ scope: [] }, { ...policy, scope: ['profile'] }), ['openid', 'profile']);
+    assert.deepEqual(resolveScope({ scope: [] }, { ...policy, scope: ['profile'] }), [
+      'openid',
+      'profile',
+    ]);
   });
 
   it('fills the request from configuration and the seed', () => {
@@ -49,7 +78,14 @@ describe('seed policy', () => {
       audience: 'https://api.example',
       response_mode: 'form_post',
     });
-    const request = resolveRequest({ audience: 'https://other.example', response_mode: 'query', redirect_uri: 'http://127.0.0.1:5555/cb' }, policy);
+    const request = resolveRequest(
+      {
+        audience: 'https://other.example',
+        response_mode: 'query',
+        redirect_uri: 'http://127.0.0.1:5555/cb',
+      },
+      policy,
+    );
     assert.equal(request.audience, 'https://other.example');
     assert.equal(request.response_mode, 'query');
     assert.equal(request.redirect_uri, 'http://127.0.0.1:5555/cb');
@@ -81,7 +117,11 @@ describe('seed policy', () => {
       invitation: 'inv_1',
       extra: { access_type: 'offline' },
     });
-    const bare = authorizeParams({ prompt: 'UNKNOWN' }, resolveRequest({}, { ...policy, audience: undefined }), secrets);
+    const bare = authorizeParams(
+      { prompt: 'UNKNOWN' },
+      resolveRequest({}, { ...policy, audience: undefined }),
+      secrets,
+    );
     assert.equal('prompt' in bare, false);
     assert.equal('audience' in bare, false);
     assert.equal('extra' in bare, false);

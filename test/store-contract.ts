@@ -45,7 +45,10 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
         assert.equal(read?.verifier, flow.verifier);
         assert.equal(read?.origin, 'broker');
         assert.ok((read?.expiresAt ?? 0) > (read?.createdAt ?? Infinity));
-        await assert.rejects(store.create(flow), (e: unknown) => e instanceof BrokerError && e.code === 'invalid_request');
+        await assert.rejects(
+          store.create(flow),
+          (e: unknown) => e instanceof BrokerError && e.code === 'invalid_request',
+        );
         assert.equal(await store.get('no-such-state'), undefined);
         assert.equal(await store.size(), 1);
       } finally {
@@ -59,7 +62,8 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
         for (let i = 0; i < 3; i += 1) await store.create(newFlow());
         await assert.rejects(
           store.create(newFlow()),
-          (e: unknown) => e instanceof BrokerError && e.code === 'too_many_flows' && (e.retryAfter ?? 0) >= 1,
+          (e: unknown) =>
+            e instanceof BrokerError && e.code === 'too_many_flows' && (e.retryAfter ?? 0) >= 1,
         );
         assert.equal(await store.size(), 3);
       } finally {
@@ -86,8 +90,17 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
       try {
         const flow = newFlow();
         await store.create(flow);
-        await store.attachRequest(flow.state, { client_id: 'c', redirect_uri: 'http://127.0.0.1:1/cb', scope: ['openid'], response_mode: 'form_post' });
-        const done = await store.complete(flow.state, { kind: 'code', code: 'code-1', iss: 'http://issuer' });
+        await store.attachRequest(flow.state, {
+          client_id: 'c',
+          redirect_uri: 'http://127.0.0.1:1/cb',
+          scope: ['openid'],
+          response_mode: 'form_post',
+        });
+        const done = await store.complete(flow.state, {
+          kind: 'code',
+          code: 'code-1',
+          iss: 'http://issuer',
+        });
         assert.equal(done?.state, flow.state);
         assert.equal(await store.complete(flow.state, { kind: 'code', code: 'code-2' }), undefined);
         assert.equal(await store.redeemCode('code-2'), undefined);
@@ -110,12 +123,16 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
         const flow = newFlow();
         await store.create(flow);
         const completions = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => store.complete(flow.state, { kind: 'code', code: `c-${i}` })),
+          Array.from({ length: 50 }, (_, i) =>
+            store.complete(flow.state, { kind: 'code', code: `c-${i}` }),
+          ),
         );
         const winners = completions.filter(Boolean);
         assert.equal(winners.length, 1);
         const code = (winners[0]?.outcome as { code: string }).code;
-        const redemptions = await Promise.all(Array.from({ length: 50 }, () => store.redeemCode(code)));
+        const redemptions = await Promise.all(
+          Array.from({ length: 50 }, () => store.redeemCode(code)),
+        );
         assert.equal(redemptions.filter(Boolean).length, 1);
       } finally {
         await store.close();
@@ -125,12 +142,24 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
     it('does not attach a request to an unknown or completed flow', async () => {
       const store = await harness.make({ ttlMs, maxFlows: 10 });
       try {
-        const request = { client_id: 'c', redirect_uri: 'http://127.0.0.1:1/cb', scope: ['openid'], response_mode: 'query' };
+        const request = {
+          client_id: 'c',
+          redirect_uri: 'http://127.0.0.1:1/cb',
+          scope: ['openid'],
+          response_mode: 'query',
+        };
         assert.equal(await store.attachRequest('unknown', request), undefined);
         const flow = newFlow();
         await store.create(flow);
-        assert.equal((await store.attachRequest(flow.state, request))?.request?.response_mode, 'query');
-        await store.complete(flow.state, { kind: 'error', reason: 'denied', error: 'access_denied' });
+        assert.equal(
+          (await store.attachRequest(flow.state, request))?.request?.response_mode,
+          'query',
+        );
+        await store.complete(flow.state, {
+          kind: 'error',
+          reason: 'denied',
+          error: 'access_denied',
+        });
         assert.equal(await store.attachRequest(flow.state, request), undefined);
       } finally {
         await store.close();
@@ -146,7 +175,10 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
         await store.complete(flow.state, { kind: 'code', code: 'the-code' });
         const result = await waiting;
         assert.equal(result.kind, 'outcome');
-        assert.deepEqual(result.kind === 'outcome' && result.flow.outcome, { kind: 'code', code: 'the-code' });
+        assert.deepEqual(result.kind === 'outcome' && result.flow.outcome, {
+          kind: 'code',
+          code: 'the-code',
+        });
         const again = await store.waitForOutcome(flow.state, new AbortController().signal);
         assert.equal(again.kind, 'outcome');
       } finally {
@@ -169,7 +201,9 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
         assert.deepEqual(await waitA, { kind: 'cleared' });
         assert.equal(await store.get(a.state), undefined);
         assert.equal(await store.size(), 0);
-        assert.deepEqual(await store.waitForOutcome(a.state, new AbortController().signal), { kind: 'gone' });
+        assert.deepEqual(await store.waitForOutcome(a.state, new AbortController().signal), {
+          kind: 'gone',
+        });
         await store.clear();
       } finally {
         await store.close();

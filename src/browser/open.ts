@@ -76,7 +76,11 @@ function announceOnStderr(href: string): void {
   process.stderr.write(`\nOpen this URL in your browser to sign in:\n  ${href}\n\n`);
 }
 
-export function createBrowserOpener(mode: OpenMode, log: Logger, options: OpenerOptions = {}): BrowserOpener {
+export function createBrowserOpener(
+  mode: OpenMode,
+  log: Logger,
+  options: OpenerOptions = {},
+): BrowserOpener {
   const env = options.env ?? process.env;
   const announce = options.announce ?? announceOnStderr;
   return async (url: URL) => {
@@ -86,7 +90,10 @@ export function createBrowserOpener(mode: OpenMode, log: Logger, options: Opener
     }
     const href = url.toString();
     if (mode === 'never') {
-      log.info({ url: redactUrlSecrets(href) }, 'Sign-in started; the URL is left for a person or app to open.');
+      log.info(
+        { url: redactUrlSecrets(href) },
+        'Sign-in started; the URL is left for a person or app to open.',
+      );
       announce(href);
       return;
     }
@@ -100,7 +107,10 @@ export function createBrowserOpener(mode: OpenMode, log: Logger, options: Opener
         await runDetached(splitCommand(mode), href);
       }
     } catch (error) {
-      log.warn({ reason: (error as Error).message }, 'Could not open a browser; the URL is shown for opening by hand.');
+      log.warn(
+        { reason: (error as Error).message },
+        'Could not open a browser; the URL is shown for opening by hand.',
+      );
       announce(href);
     }
   };

@@ -15,7 +15,8 @@ export const COMMANDS: Record<string, Command> = {
     run: async (argv) => (await import('./dev.js')).dev(argv),
   },
   demo: {
-    summary: 'Sign in as the demo user at the bundled provider, headless, and print what came back.',
+    summary:
+      'Sign in as the demo user at the bundled provider, headless, and print what came back.',
     run: async (argv) => (await import('./demo.js')).demo(argv),
   },
   login: {

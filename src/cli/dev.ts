@@ -23,11 +23,17 @@ export interface DevEnvironmentOptions {
 }
 
 /** Starts the dev provider and a broker wired to it; shared by dev, demo and login. */
-export async function startDevEnvironment(argv: readonly string[], defaults: DevEnvironmentOptions = {}): Promise<DevEnvironment> {
+export async function startDevEnvironment(
+  argv: readonly string[],
+  defaults: DevEnvironmentOptions = {},
+): Promise<DevEnvironment> {
   const loaded = loadConfig({ argv, env: process.env });
   const config = loaded.config;
   if (config.issuer !== undefined) {
-    throw new BrokerError('config_invalid', '`dev` runs its own provider; use `serve` for --issuer or --auth0-domain.');
+    throw new BrokerError(
+      'config_invalid',
+      '`dev` runs its own provider; use `serve` for --issuer or --auth0-domain.',
+    );
   }
   // The bundled provider is loaded only by the commands that run it.
   const { startDevProvider } = await import('../devprovider/provider.js');
@@ -38,13 +44,16 @@ export async function startDevEnvironment(argv: readonly string[], defaults: Dev
       clientId: devProvider.clientId,
       timeoutMs: config.providerTimeoutSec * 1000,
     });
-    const port = argv.some((a) => a === '--port' || a.startsWith('--port=')) || process.env.PKCE_BROKER_PORT
-      ? config.port
-      : (defaults.port ?? config.port);
+    const port =
+      argv.some((a) => a === '--port' || a.startsWith('--port=')) || process.env.PKCE_BROKER_PORT
+        ? config.port
+        : (defaults.port ?? config.port);
     const broker = await startBroker({
       config: { ...config, port, issuer: devProvider.issuer, clientId: devProvider.clientId },
       provider,
-      ...(defaults.openAuthorizeUrl !== undefined && { openAuthorizeUrl: defaults.openAuthorizeUrl }),
+      ...(defaults.openAuthorizeUrl !== undefined && {
+        openAuthorizeUrl: defaults.openAuthorizeUrl,
+      }),
       ...(defaults.logger !== undefined && { logger: defaults.logger }),
     });
     devProvider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
@@ -64,7 +73,9 @@ export async function startDevEnvironment(argv: readonly string[], defaults: Dev
 
 export async function dev(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`Usage: pkce-broker dev [options]\n\nRuns a local OpenID provider (user demo, password demo) and the broker together.\n\nOptions (as for serve; --issuer and --client-id come from the bundled provider):\n${optionsHelp()}`);
+    process.stdout.write(
+      `Usage: pkce-broker dev [options]\n\nRuns a local OpenID provider (user demo, password demo) and the broker together.\n\nOptions (as for serve; --issuer and --client-id come from the bundled provider):\n${optionsHelp()}`,
+    );
     return 0;
   }
   const env = await startDevEnvironment(argv);

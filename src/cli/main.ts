@@ -17,7 +17,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`pkce-broker: unknown command "${name}". Run \`pkce-broker --help\` for the commands.\n`);
+    process.stderr.write(
+      `pkce-broker: unknown command "${name}". Run \`pkce-broker --help\` for the commands.\n`,
+    );
     return 2;
   }
   try {
@@ -37,6 +39,8 @@ function describe(error: unknown): string {
 
 export async function version(): Promise<string> {
   const { readFile } = await import('node:fs/promises');
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(
+    await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
   return pkg.version;
 }

@@ -6,7 +6,9 @@ import { optionsHelp } from './help.js';
 export async function serve(argv: readonly string[]): Promise<number> {
   const loaded = loadConfig({ argv, env: process.env });
   if (loaded.help) {
-    process.stdout.write(`Usage: pkce-broker serve --issuer URL --client-id ID [options]\n\nRun the broker daemon.\n\nOptions:\n${optionsHelp()}`);
+    process.stdout.write(
+      `Usage: pkce-broker serve --issuer URL --client-id ID [options]\n\nRun the broker daemon.\n\nOptions:\n${optionsHelp()}`,
+    );
     return 0;
   }
   const broker = await startBroker({ config: loaded.config });

@@ -108,7 +108,10 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
         ...Object.fromEntries(
           specs.map((spec) => [
             spec.flag,
-            { type: spec.kind === 'boolean' ? 'boolean' : 'string', multiple: spec.kind === 'list' },
+            {
+              type: spec.kind === 'boolean' ? 'boolean' : 'string',
+              multiple: spec.kind === 'list',
+            },
           ]),
         ),
       },
@@ -150,7 +153,13 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     const raw = env[envName(spec.flag)];
     if (raw !== undefined && raw !== '' && spec.flag !== 'config') {
       values[camelCase(spec.flag)] = {
-        value: spec.kind === 'list' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw,
+        value:
+          spec.kind === 'list'
+            ? raw
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : raw,
         source: envName(spec.flag),
       };
     }
@@ -163,7 +172,8 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   }
 
   const extra: Record<string, RawValue | undefined> = {};
-  for (const spec of input.extraOptions ?? []) extra[camelCase(spec.flag)] = values[camelCase(spec.flag)]?.value;
+  for (const spec of input.extraOptions ?? [])
+    extra[camelCase(spec.flag)] = values[camelCase(spec.flag)]?.value;
 
   return {
     config: Object.freeze(buildConfig(values)),
@@ -177,7 +187,8 @@ function fileValue(spec: OptionSpec, value: unknown, filePath: string): RawValue
   const where = `Config file ${filePath}: "${camelCase(spec.flag)}"`;
   switch (spec.kind) {
     case 'list':
-      if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+      if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+        return value as string[];
       if (typeof value === 'string') return [value];
       throw configError(`${where} must be a string or an array of strings.`);
     case 'integer':
@@ -207,7 +218,9 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     const text = String(entry.value).trim();
     const n = Number(text);
     if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw configError(`${flag} must be a whole number from ${min} to ${max}, got "${text}" (from ${entry.source}).`);
+      throw configError(
+        `${flag} must be a whole number from ${min} to ${max}, got "${text}" (from ${entry.source}).`,
+      );
     }
     return n;
   };
@@ -221,38 +234,52 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
   if (auth0Domain !== undefined) {
     const domain = auth0Domain.replace(/^https?:\/\//, '').replace(/\/+$/, '');
     if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(domain)) {
-      throw configError(`--auth0-domain must be a host name such as example.eu.auth0.com, got "${auth0Domain}".`);
+      throw configError(
+        `--auth0-domain must be a host name such as example.eu.auth0.com, got "${auth0Domain}".`,
+      );
     }
     issuer = `https://${domain}/`;
   }
-  if (issuer !== undefined) checkUrl(issuer, '--issuer', values.issuer?.source ?? values.auth0Domain?.source ?? '');
+  if (issuer !== undefined)
+    checkUrl(issuer, '--issuer', values.issuer?.source ?? values.auth0Domain?.source ?? '');
 
   const redirectUri = str('redirectUri');
-  if (redirectUri !== undefined) checkUrl(redirectUri, '--redirect-uri', values.redirectUri?.source ?? '');
-  for (const uri of list('allowRedirectUri')) checkUrl(uri, '--allow-redirect-uri', values.allowRedirectUri?.source ?? '');
+  if (redirectUri !== undefined)
+    checkUrl(redirectUri, '--redirect-uri', values.redirectUri?.source ?? '');
+  for (const uri of list('allowRedirectUri'))
+    checkUrl(uri, '--allow-redirect-uri', values.allowRedirectUri?.source ?? '');
 
   const logLevel = str('logLevel') ?? DEFAULTS.logLevel;
   if (!LOG_LEVELS.has(logLevel)) {
-    throw configError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}".`);
+    throw configError(
+      `--log-level must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}".`,
+    );
   }
 
   const store = str('store') ?? DEFAULTS.store;
   if (store !== 'memory' && !/^rediss?:\/\//.test(store)) {
-    throw configError(`--store must be "memory" or a redis:// or rediss:// URL, got "${redactUrl(store)}".`);
+    throw configError(
+      `--store must be "memory" or a redis:// or rediss:// URL, got "${redactUrl(store)}".`,
+    );
   }
   const storeKey = str('storeKey');
   if (storeKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(storeKey)) {
-    throw configError('--store-key must be 64 hex characters (32 random bytes), e.g. from `openssl rand -hex 32`.');
+    throw configError(
+      '--store-key must be 64 hex characters (32 random bytes), e.g. from `openssl rand -hex 32`.',
+    );
   }
   if (store !== 'memory' && storeKey === undefined) {
-    throw configError('--store-key (or PKCE_BROKER_STORE_KEY) is required with a Redis store: generate one with `openssl rand -hex 32`.');
+    throw configError(
+      '--store-key (or PKCE_BROKER_STORE_KEY) is required with a Redis store: generate one with `openssl rand -hex 32`.',
+    );
   }
 
   const open = str('open') ?? DEFAULTS.open;
   if (open.trim() === '') throw configError('--open must be auto, never or a command.');
 
   const scope = (str('scope') ?? DEFAULTS.scope).split(/\s+/).filter(Boolean);
-  if (scope.length === 0) throw configError('--scope must name at least one scope, e.g. "openid profile".');
+  if (scope.length === 0)
+    throw configError('--scope must name at least one scope, e.g. "openid profile".');
 
   const appIds = list('appId');
   if (appIds.some((id) => id.length === 0)) throw configError('--app-id values must not be empty.');
@@ -266,7 +293,9 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
       parsed = undefined;
     }
     if (!parsed || parsed.origin !== origin) {
-      throw configError(`--allow-origin must be an origin such as https://app.example.com (no path), got "${origin}".`);
+      throw configError(
+        `--allow-origin must be an origin such as https://app.example.com (no path), got "${origin}".`,
+      );
     }
   }
 
@@ -286,9 +315,21 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     storePrefix: str('storePrefix') ?? DEFAULTS.storePrefix,
     flowTtlSec: int('flowTtl', DEFAULTS.flowTtl, 10, 86_400, '--flow-ttl'),
     waitTimeoutSec: int('waitTimeout', DEFAULTS.waitTimeout, 1, 86_400, '--wait-timeout'),
-    maxPendingFlows: int('maxPendingFlows', DEFAULTS.maxPendingFlows, 1, 10_000_000, '--max-pending-flows'),
+    maxPendingFlows: int(
+      'maxPendingFlows',
+      DEFAULTS.maxPendingFlows,
+      1,
+      10_000_000,
+      '--max-pending-flows',
+    ),
     maxWaiters: int('maxWaiters', DEFAULTS.maxWaiters, 1, 1_000_000, '--max-waiters'),
-    providerTimeoutSec: int('providerTimeout', DEFAULTS.providerTimeout, 1, 600, '--provider-timeout'),
+    providerTimeoutSec: int(
+      'providerTimeout',
+      DEFAULTS.providerTimeout,
+      1,
+      600,
+      '--provider-timeout',
+    ),
     appIds,
     allowOrigins,
     allowHosts: list('allowHost'),
@@ -322,10 +363,14 @@ export function redactUrl(value: string): string {
 /** Commands that need a provider call this after loadConfig. */
 export function requireProvider(config: BrokerConfig): { issuer: string; clientId: string } {
   if (config.issuer === undefined) {
-    throw configError('Missing --issuer URL (or --auth0-domain DOMAIN): which identity provider to sign in with. Try `pkce-broker dev` for a local one.');
+    throw configError(
+      'Missing --issuer URL (or --auth0-domain DOMAIN): which identity provider to sign in with. Try `pkce-broker dev` for a local one.',
+    );
   }
   if (config.clientId === undefined) {
-    throw configError('Missing --client-id: the OAuth client ID registered at your identity provider (or set PKCE_BROKER_CLIENT_ID).');
+    throw configError(
+      'Missing --client-id: the OAuth client ID registered at your identity provider (or set PKCE_BROKER_CLIENT_ID).',
+    );
   }
   return { issuer: config.issuer, clientId: config.clientId };
 }

@@ -117,7 +117,10 @@ export class FlowService {
   /** POST|GET /pkce/response/code */
   async callback(params: URLSearchParams): Promise<ResultedPKCE> {
     const state = params.get('state');
-    if (!state) throw new BrokerError('invalid_callback', 'The callback carries no state.', { oauthError: 'invalid_request' });
+    if (!state)
+      throw new BrokerError('invalid_callback', 'The callback carries no state.', {
+        oauthError: 'invalid_request',
+      });
     const flow = await this.#store.get(state);
     if (!flow || flow.outcome) {
       throw new BrokerError('invalid_callback', UNKNOWN_STATE, { oauthError: 'invalid_request' });
@@ -161,9 +164,13 @@ export class FlowService {
       });
     }
     if (grantType !== 'authorization_code') {
-      throw new BrokerError('invalid_request', 'grant_type must be "authorization_code" or "refresh_token".', {
-        oauthError: 'unsupported_grant_type',
-      });
+      throw new BrokerError(
+        'invalid_request',
+        'grant_type must be "authorization_code" or "refresh_token".',
+        {
+          oauthError: 'unsupported_grant_type',
+        },
+      );
     }
     if (!code) throw invalidRequest('An authorization_code grant needs "code".');
     const clientId = given(body.client_id);
@@ -172,7 +179,9 @@ export class FlowService {
     }
     const flow = await this.#store.redeemCode(code);
     if (!flow || flow.outcome?.kind !== 'code') {
-      throw invalidGrant('This code was not received by the broker, was already used, or has expired.');
+      throw invalidGrant(
+        'This code was not received by the broker, was already used, or has expired.',
+      );
     }
     const request = flow.request ?? resolveRequest({}, this.#policy);
     const redirectUri = given(body.redirect_uri);
@@ -205,7 +214,10 @@ export class FlowService {
     if (existing) {
       const nonce = given(seed.nonce);
       const challenge = given(seed.code_challenge);
-      if ((nonce !== undefined && nonce !== existing.nonce) || (challenge !== undefined && challenge !== existing.challenge)) {
+      if (
+        (nonce !== undefined && nonce !== existing.nonce) ||
+        (challenge !== undefined && challenge !== existing.challenge)
+      ) {
         throw invalidRequest('nonce and code_challenge must be those of the flow with this state.');
       }
       return existing;
@@ -218,7 +230,8 @@ export class FlowService {
       return this.#create({ ...values, origin: 'broker' });
     }
     // The app prepared this flow itself and holds the verifier.
-    if (!S256_CHALLENGE.test(challenge)) throw invalidRequest('code_challenge is not an S256 challenge.');
+    if (!S256_CHALLENGE.test(challenge))
+      throw invalidRequest('code_challenge is not an S256 challenge.');
     if (state !== undefined && !APP_STATE.test(state)) {
       throw invalidRequest('state must be 8 to 512 printable ASCII characters.');
     }
@@ -264,22 +277,36 @@ export class FlowService {
       outcome = await this.#store.waitForOutcome(state, signal);
     } catch (error) {
       if (this.#stopping.signal.aborted) {
-        throw new BrokerError('shutting_down', 'The broker is stopping; ask again for this state to resume the sign-in.', { cause: error, retryAfter: 1 });
+        throw new BrokerError(
+          'shutting_down',
+          'The broker is stopping; ask again for this state to resume the sign-in.',
+          { cause: error, retryAfter: 1 },
+        );
       }
       if (cancelled.aborted) {
         await this.#store.delete(state);
-        throw new BrokerError('flow_cleared', 'The app went away; the sign-in was cancelled.', { cause: error });
+        throw new BrokerError('flow_cleared', 'The app went away; the sign-in was cancelled.', {
+          cause: error,
+        });
       }
       if (timeout.aborted) {
-        throw new BrokerError('wait_timeout', 'No answer from the browser in time; the sign-in was not completed.');
+        throw new BrokerError(
+          'wait_timeout',
+          'No answer from the browser in time; the sign-in was not completed.',
+        );
       }
-      throw isBrokerError(error) ? error : new BrokerError('internal', 'Waiting for the sign-in failed.', { cause: error });
+      throw isBrokerError(error)
+        ? error
+        : new BrokerError('internal', 'Waiting for the sign-in failed.', { cause: error });
     }
     switch (outcome.kind) {
       case 'cleared':
         throw new BrokerError('flow_cleared', 'The sign-in was cleared before it completed.');
       case 'gone':
-        throw new BrokerError('flow_cleared', 'The sign-in was cancelled or expired before it completed.');
+        throw new BrokerError(
+          'flow_cleared',
+          'The sign-in was cancelled or expired before it completed.',
+        );
       case 'outcome': {
         const result = outcome.flow.outcome;
         if (result.kind === 'error') throw outcomeError(result);
@@ -289,7 +316,11 @@ export class FlowService {
   }
 }
 
-function outcomeError(outcome: { reason: 'denied' | 'invalid'; error: string; description?: string }): BrokerError {
+function outcomeError(outcome: {
+  reason: 'denied' | 'invalid';
+  error: string;
+  description?: string;
+}): BrokerError {
   if (outcome.reason === 'denied') {
     return new BrokerError(
       'access_denied',
@@ -297,7 +328,11 @@ function outcomeError(outcome: { reason: 'denied' | 'invalid'; error: string; de
       { oauthError: outcome.error },
     );
   }
-  return new BrokerError('invalid_callback', outcome.description ?? 'The callback failed validation.', {
-    oauthError: outcome.error,
-  });
+  return new BrokerError(
+    'invalid_callback',
+    outcome.description ?? 'The callback failed validation.',
+    {
+      oauthError: outcome.error,
+    },
+  );
 }

@@ -21,7 +21,8 @@ export function userFromClaims(claims: IdTokenClaims): Auth0User {
   }
   if (typeof claims.email_verified === 'boolean') user.email_verified = claims.email_verified;
   if (typeof claims.preferred_username === 'string') user.username = claims.preferred_username;
-  if (typeof claims.updated_at === 'number') user.updated_at = new Date(claims.updated_at * 1000).toISOString();
+  if (typeof claims.updated_at === 'number')
+    user.updated_at = new Date(claims.updated_at * 1000).toISOString();
   return user;
 }
 

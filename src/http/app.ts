@@ -1,6 +1,12 @@
 /** Assembles the Fastify application: parsers, gates, routes, the error handler. */
 import formbody from '@fastify/formbody';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 import secureJson from 'secure-json-parse';
 import { BrokerError } from '../errors.js';
@@ -42,9 +48,17 @@ export interface AppOptions {
 class RequestLogController extends LogController {
   override incomingRequest(): void {}
 
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
     if (error) super.requestCompleted(error, request, reply);
-    else reply.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    else
+      reply.log.debug(
+        { req: request, res: reply, responseTime: reply.elapsedTime },
+        'request completed',
+      );
   }
 }
 
@@ -72,7 +86,8 @@ class DeferredChildLogger {
   }
 
   #write(level: LogLevel, args: unknown[]): void {
-    if ((this.#real ?? this.#parent).isLevelEnabled(level)) (this.#child()[level] as (...a: unknown[]) => void)(...args);
+    if ((this.#real ?? this.#parent).isLevelEnabled(level))
+      (this.#child()[level] as (...a: unknown[]) => void)(...args);
   }
 
   get level(): string {
@@ -105,7 +120,11 @@ class DeferredChildLogger {
   }
 }
 
-function requestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+function requestLogger(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  options: ChildLoggerOptions,
+): FastifyBaseLogger {
   // Per-route levels or serializers need the real child at once.
   if (Object.keys(options).length > 0) return logger.child(bindings, options);
   return new DeferredChildLogger(logger as Logger, bindings) as unknown as FastifyBaseLogger;
@@ -127,7 +146,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(lazyValidatorCompiler);
   registerValidationGate(app);
   app.setNotFoundHandler((request) => {
-    throw new BrokerError('not_found', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`);
+    throw new BrokerError(
+      'not_found',
+      `No such endpoint: ${request.method} ${request.url.split('?')[0]}`,
+    );
   });
 
   // Our own JSON parser: an empty body is "no seed" (the official client sends none for
@@ -140,9 +162,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return;
     }
     try {
-      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      done(
+        null,
+        secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }),
+      );
     } catch {
-      done(new BrokerError('invalid_request', 'The body is not valid JSON.', { oauthError: 'invalid_request' }), undefined);
+      done(
+        new BrokerError('invalid_request', 'The body is not valid JSON.', {
+          oauthError: 'invalid_request',
+        }),
+        undefined,
+      );
     }
   });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
@@ -150,12 +180,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   recordOpenApi(app, {
     title: 'pkce-broker — PKCE API',
-    description: 'OAuth 2.0 Authorization Code + PKCE for local apps, as the Pieces OS SDKs call it.',
+    description:
+      'OAuth 2.0 Authorization Code + PKCE for local apps, as the Pieces OS SDKs call it.',
     version: options.version ?? '0.0.0',
   });
 
   registerSecurity(app, options.security);
-  await app.register(pkceRoutes, { service: options.service, appName: options.appName ?? 'your app', maxWaiters: options.maxWaiters });
+  await app.register(pkceRoutes, {
+    service: options.service,
+    appName: options.appName ?? 'your app',
+    maxWaiters: options.maxWaiters,
+  });
   await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
   await app.register(authorizeUrlRoutes, { store: options.store });
   await app.register(docsRoutes);

@@ -27,7 +27,8 @@ export function prefersHtml(accept: string | undefined): boolean {
     const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
     const q = qParam === undefined ? 1 : Number(qParam.slice(2)) || 0;
     if (type === 'text/html') html = Math.max(html, q);
-    else if (type === 'application/json' || type === 'application/problem+json') json = Math.max(json, q);
+    else if (type === 'application/json' || type === 'application/problem+json')
+      json = Math.max(json, q);
   }
   return html > 0 && html > json;
 }

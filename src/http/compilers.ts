@@ -24,7 +24,13 @@ let ajvLoading: Promise<void> | undefined;
 function loadAjv(): Promise<void> {
   ajvLoading ??= import('ajv').then(({ Ajv }) => {
     // Fastify's own defaults, but no coercion and no silent removal: a wrong type or key is refused.
-    const instance = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+    const instance = new Ajv({
+      coerceTypes: false,
+      useDefaults: true,
+      removeAdditional: false,
+      allErrors: false,
+      strict: false,
+    });
     for (const schema of SHARED_SCHEMAS) instance.addSchema(schema);
     ajv = instance;
   });
@@ -43,12 +49,24 @@ export const lazyValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema }
   return validate;
 };
 
-/** Holds the first requests that need validation until ajv is loaded; free afterwards. */
+/**
+ * Holds the first requests that need validation until ajv is loaded; free
+ * afterwards. Attached only to routes with request schemas, so the others
+ * (GET /pkce/challenge) carry no extra hook at all.
+ */
 export function registerValidationGate(app: FastifyInstance): void {
-  app.addHook('preValidation', async (request) => {
-    if (ajv) return;
-    const schema = request.routeOptions.schema;
-    if (schema?.body || schema?.querystring || schema?.params || schema?.headers) await loadAjv();
+  const gate = (_request: unknown, _reply: unknown, done: (error?: Error) => void): void => {
+    if (ajv) done();
+    else loadAjv().then(() => done(), done);
+  };
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema;
+    if (!(schema?.body || schema?.querystring || schema?.params || schema?.headers)) return;
+    const existing = route.preValidation;
+    route.preValidation =
+      existing === undefined
+        ? [gate]
+        : [gate, ...(Array.isArray(existing) ? existing : [existing])];
   });
 }
 
@@ -65,7 +83,9 @@ export const compiledSerializer: FastifySerializerCompiler<unknown> = ({ schema,
       building = true;
       void import('fast-json-stringify').then(({ default: fastJson }) => {
         const external = Object.fromEntries(SHARED_SCHEMAS.map((s) => [s.$id, s]));
-        compiled = fastJson(schema as Parameters<typeof fastJson>[0], { schema: external as never }) as Serializer;
+        compiled = fastJson(schema as Parameters<typeof fastJson>[0], {
+          schema: external as never,
+        }) as Serializer;
       });
     }
     return JSON.stringify(data);

@@ -9,7 +9,9 @@
 import type { FastifyInstance, HTTPMethods, RouteOptions } from 'fastify';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
 
-export type OpenApiDocument = Record<string, unknown> & { paths: Record<string, Record<string, unknown>> };
+export type OpenApiDocument = Record<string, unknown> & {
+  paths: Record<string, Record<string, unknown>>;
+};
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,8 +32,14 @@ export interface OpenApiInfo {
   version: string;
 }
 
-async function generate(routes: readonly RecordedRoute[], info: OpenApiInfo): Promise<OpenApiDocument> {
-  const [{ default: Fastify }, { default: swagger }] = await Promise.all([import('fastify'), import('@fastify/swagger')]);
+async function generate(
+  routes: readonly RecordedRoute[],
+  info: OpenApiInfo,
+): Promise<OpenApiDocument> {
+  const [{ default: Fastify }, { default: swagger }] = await Promise.all([
+    import('fastify'),
+    import('@fastify/swagger'),
+  ]);
   const scratch = Fastify({ logger: false, exposeHeadRoutes: false });
   // Only the document is wanted: nothing is validated or serialised here.
   scratch.setValidatorCompiler(() => () => true);
@@ -41,9 +49,15 @@ async function generate(routes: readonly RecordedRoute[], info: OpenApiInfo): Pr
     openapi: {
       openapi: '3.0.3',
       info,
-      components: { securitySchemes: { application: { type: 'apiKey', in: 'header', name: 'X-Application-ID' } } },
+      components: {
+        securitySchemes: {
+          application: { type: 'apiKey', in: 'header', name: 'X-Application-ID' },
+        },
+      },
     },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
   });
   await scratch.register(async (inner) => {
     for (const route of routes) inner.route({ ...route, handler: async () => null });

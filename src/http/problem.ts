@@ -57,7 +57,10 @@ export function fromFastifyError(error: FastifyError): BrokerError {
       return new BrokerError('payload_too_large', 'The request body is too large.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new BrokerError('unsupported_media_type', 'This endpoint does not accept that Content-Type.');
+      return new BrokerError(
+        'unsupported_media_type',
+        'This endpoint does not accept that Content-Type.',
+      );
     default:
       break;
   }
@@ -70,15 +73,24 @@ export function fromFastifyError(error: FastifyError): BrokerError {
   return new BrokerError('internal', 'Internal error.', { cause: error });
 }
 
-export function errorHandler(this: unknown, error: FastifyError | BrokerError, request: FastifyRequest, reply: FastifyReply): void {
+export function errorHandler(
+  this: unknown,
+  error: FastifyError | BrokerError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   const brokerError = isBrokerError(error) ? error : fromFastifyError(error);
   if (brokerError.status >= 500) {
     request.log.error({ err: error, errorCode: brokerError.code }, brokerError.message);
   } else {
-    request.log.info({ errorCode: brokerError.code, status: brokerError.status }, brokerError.message);
+    request.log.info(
+      { errorCode: brokerError.code, status: brokerError.status },
+      brokerError.message,
+    );
   }
   if (reply.raw.destroyed) return;
-  if (brokerError.retryAfter !== undefined) reply.header('retry-after', String(brokerError.retryAfter));
+  if (brokerError.retryAfter !== undefined)
+    reply.header('retry-after', String(brokerError.retryAfter));
   reply.header('cache-control', 'no-store');
   const config = request.routeOptions.config as { htmlAnswers?: boolean } | undefined;
   if (config?.htmlAnswers && prefersHtml(request.headers.accept)) {
@@ -86,8 +98,17 @@ export function errorHandler(this: unknown, error: FastifyError | BrokerError, r
       .headers(CALLBACK_PAGE_HEADERS)
       .code(brokerError.status)
       .type('text/html; charset=utf-8')
-      .send(renderCallbackPage({ ok: false, status: brokerError.status, message: toProblem(brokerError).detail ?? '' }));
+      .send(
+        renderCallbackPage({
+          ok: false,
+          status: brokerError.status,
+          message: toProblem(brokerError).detail ?? '',
+        }),
+      );
     return;
   }
-  void reply.code(brokerError.status).type('application/problem+json').send(JSON.stringify(toProblem(brokerError)));
+  void reply
+    .code(brokerError.status)
+    .type('application/problem+json')
+    .send(JSON.stringify(toProblem(brokerError)));
 }

@@ -86,4 +86,6 @@ export function newChallenge(): ChallengeValues {
  * the one-shot crypto.hash (Node ≥ 20.12) skips the Hash object, a third of the cost.
  */
 const s256OfAscii: (verifier: string) => string =
-  typeof crypto.hash === 'function' ? (verifier) => crypto.hash('sha256', verifier, 'base64url') : s256Challenge;
+  typeof crypto.hash === 'function'
+    ? (verifier) => crypto.hash('sha256', verifier, 'base64url')
+    : s256Challenge;

@@ -18,9 +18,7 @@ export interface AlgorithmPolicy {
 }
 
 /** The algorithms an ID token may be signed with, per the options and the provider's metadata. */
-export function expectedAlgorithms(
-  options: AlgorithmPolicy,
-): string[] {
+export function expectedAlgorithms(options: AlgorithmPolicy): string[] {
   const advertised = options.metadata?.['id_token_signing_alg_values_supported'];
   const list =
     options.algorithms ??
@@ -31,4 +29,3 @@ export function expectedAlgorithms(
       : ['RS256']);
   return list.filter((alg) => alg !== 'none');
 }
-

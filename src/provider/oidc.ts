@@ -435,7 +435,10 @@ class OidcProvider implements IdentityProvider {
    * start-up: it is a third of the broker's import time and `serve` needs it
    * only once someone signs in.
    */
-  async #validateIdToken(idToken: string, nonce: string | typeof skipNonceCheck): Promise<IdTokenClaims> {
+  async #validateIdToken(
+    idToken: string,
+    nonce: string | typeof skipNonceCheck,
+  ): Promise<IdTokenClaims> {
     const [{ validateIdToken }, keys] = await Promise.all([import('./id-token.js'), this.#jwks()]);
     return validateIdToken(idToken, {
       issuer: this.issuer,

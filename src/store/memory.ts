@@ -3,8 +3,10 @@
  *
  * Every flow lives exactly `ttlMs`, so a Map in insertion order is also in
  * expiry order: eviction pops from the head and every operation is O(1)
- * amortised. Expiry is lazy on read and swept on create and on a timer, so
- * a waiter learns of its flow's expiry without polling.
+ * amortised. Expiry is lazy on read, swept on a timer (so a waiter learns of
+ * its flow's expiry without polling), and swept on create only at the cap:
+ * a sweep per create would walk the Map's deleted head entries each time,
+ * which V8 keeps until it rehashes — O(n) per challenge under steady expiry.
  */
 import { BrokerError } from '../errors.js';
 import { constantTimeEqual } from '../protocol/pkce.js';
@@ -41,7 +43,7 @@ export class MemoryFlowStore implements FlowStore {
   }
 
   async create(flow: FlowRecord): Promise<void> {
-    this.#sweep();
+    if (this.#flows.size >= this.#maxFlows) this.#sweep();
     if (this.#flows.has(flow.state)) {
       throw new BrokerError('invalid_request', 'A flow with this state is already in progress.', {
         oauthError: 'invalid_request',
@@ -49,10 +51,16 @@ export class MemoryFlowStore implements FlowStore {
     }
     if (this.#flows.size >= this.#maxFlows) {
       const oldest = this.#flows.values().next().value;
-      const retryAfter = oldest ? Math.max(1, Math.ceil((oldest.expiresAt - this.#now()) / 1000)) : 1;
-      throw new BrokerError('too_many_flows', 'Too many sign-ins are in progress; try again later.', {
-        retryAfter,
-      });
+      const retryAfter = oldest
+        ? Math.max(1, Math.ceil((oldest.expiresAt - this.#now()) / 1000))
+        : 1;
+      throw new BrokerError(
+        'too_many_flows',
+        'Too many sign-ins are in progress; try again later.',
+        {
+          retryAfter,
+        },
+      );
     }
     // Expiry order must match insertion order, so the store owns the clock and the deadline.
     const now = this.#now();
@@ -95,7 +103,8 @@ export class MemoryFlowStore implements FlowStore {
     signal.throwIfAborted();
     const flow = this.#live(state);
     if (!flow) return { kind: 'gone' };
-    if (flow.outcome) return { kind: 'outcome', flow: flow as FlowRecord & { outcome: FlowOutcome } };
+    if (flow.outcome)
+      return { kind: 'outcome', flow: flow as FlowRecord & { outcome: FlowOutcome } };
     return new Promise<WaitResult>((resolve, reject) => {
       let waiters = this.#waiters.get(state);
       if (!waiters) this.#waiters.set(state, (waiters = new Set()));

@@ -6,7 +6,11 @@
 import { Writable } from 'node:stream';
 import { startBroker, type RunningBroker } from '../../src/broker.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/load.js';
-import { startDevProvider, type DevProvider, type DevProviderOptions } from '../../src/devprovider/provider.js';
+import {
+  startDevProvider,
+  type DevProvider,
+  type DevProviderOptions,
+} from '../../src/devprovider/provider.js';
 import { createLogger } from '../../src/logging.js';
 import { discoverProvider } from '../../src/provider/oidc.js';
 import type { FlowStore } from '../../src/store/types.js';
@@ -57,9 +61,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     upstream.push(new URL(url).pathname);
     return fetch(input, init);
   };
-  const provider = await discoverProvider({ issuer: devProvider.issuer, clientId: devProvider.clientId, fetch: countingFetch });
-  const base = loadConfig({ argv: ['--port', '0', ...(options.argv ?? [])], env: {}, readFile: () => undefined }).config;
-  const config = { ...base, issuer: devProvider.issuer, clientId: devProvider.clientId, ...options.config };
+  const provider = await discoverProvider({
+    issuer: devProvider.issuer,
+    clientId: devProvider.clientId,
+    fetch: countingFetch,
+  });
+  const base = loadConfig({
+    argv: ['--port', '0', ...(options.argv ?? [])],
+    env: {},
+    readFile: () => undefined,
+  }).config;
+  const config = {
+    ...base,
+    issuer: devProvider.issuer,
+    clientId: devProvider.clientId,
+    ...options.config,
+  };
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -92,5 +109,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 export function postJson(body: unknown, headers: Record<string, string> = {}): RequestInit {
-  return { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
 }

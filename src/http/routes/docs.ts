@@ -64,12 +64,13 @@ export async function docsRoutes(app: FastifyInstance): Promise<void> {
   });
 
   const forward = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    docs ??= app.openApiDocument().then(buildDocsApp).catch(
-      (error: unknown) => {
+    docs ??= app
+      .openApiDocument()
+      .then(buildDocsApp)
+      .catch((error: unknown) => {
         docs = undefined;
         throw error;
-      },
-    );
+      });
     const inner = await (
       await docs
     ).inject({

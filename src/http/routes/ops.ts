@@ -18,20 +18,38 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
         response: {
           200: {
             type: 'object',
-            properties: { status: { type: 'string' }, issuer: { type: 'string' }, store: { type: 'object', properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } } },
+            properties: {
+              status: { type: 'string' },
+              issuer: { type: 'string' },
+              store: {
+                type: 'object',
+                properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+              },
+            },
           },
           503: {
             type: 'object',
-            properties: { status: { type: 'string' }, issuer: { type: 'string' }, store: { type: 'object', properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } } },
+            properties: {
+              status: { type: 'string' },
+              issuer: { type: 'string' },
+              store: {
+                type: 'object',
+                properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+              },
+            },
           },
         },
       },
     },
     async (_request, reply) => {
       const store = await options.store.health();
-      return reply.code(store.ok ? 200 : 503).send({ status: store.ok ? 'ok' : 'degraded', issuer: options.issuer, store });
+      return reply
+        .code(store.ok ? 200 : 503)
+        .send({ status: store.ok ? 'ok' : 'degraded', issuer: options.issuer, store });
     },
   );
 
-  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.openApiDocument());
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
+    app.openApiDocument(),
+  );
 }

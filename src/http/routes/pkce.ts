@@ -60,7 +60,12 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
   app.get(
     '/pkce/challenge',
     {
-      schema: { operationId: 'getChallenge', tags: ['PKCE'], summary: 'A new PKCE challenge', response: pkceResponse },
+      schema: {
+        operationId: 'getChallenge',
+        tags: ['PKCE'],
+        summary: 'A new PKCE challenge',
+        response: pkceResponse,
+      },
       serializerCompiler: compiledSerializer,
     },
     async () => ({ schema: MODEL_SCHEMA, challenge: await service.challenge() }),
@@ -84,7 +89,11 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
     },
     async (request: FastifyRequest<{ Body: SeededPKCE | undefined }>, reply: FastifyReply) => {
       if (waiting >= options.maxWaiters) {
-        throw new BrokerError('too_many_waiters', 'Too many sign-ins are waiting for the browser.', { retryAfter: 5 });
+        throw new BrokerError(
+          'too_many_waiters',
+          'Too many sign-ins are waiting for the browser.',
+          { retryAfter: 5 },
+        );
       }
       const disconnected = new AbortController();
       const onClose = (): void => {
@@ -116,7 +125,11 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
   app.post(
     '/pkce/response/code',
     {
-      config: { htmlAnswers: true, callback: true, contentTypes: ['application/x-www-form-urlencoded'] },
+      config: {
+        htmlAnswers: true,
+        callback: true,
+        contentTypes: ['application/x-www-form-urlencoded'],
+      },
       schema: {
         operationId: 'respondWithCode',
         tags: ['PKCE'],
@@ -157,7 +170,10 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
       },
     },
     async (request, reply) => {
-      if (!request.body) throw new BrokerError('invalid_request', 'A TokenizedPKCE body is required.', { oauthError: 'invalid_request' });
+      if (!request.body)
+        throw new BrokerError('invalid_request', 'A TokenizedPKCE body is required.', {
+          oauthError: 'invalid_request',
+        });
       const answer = await service.token(request.body);
       void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
       return answer;
@@ -166,7 +182,15 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
 
   app.post(
     '/pkce/clear',
-    { config: { contentTypes: JSON_ONLY }, schema: { operationId: 'clearPKCE', tags: ['PKCE'], summary: 'Cancel every pending sign-in', response: { 204: { type: 'null' }, ...problemResponses } } },
+    {
+      config: { contentTypes: JSON_ONLY },
+      schema: {
+        operationId: 'clearPKCE',
+        tags: ['PKCE'],
+        summary: 'Cancel every pending sign-in',
+        response: { 204: { type: 'null' }, ...problemResponses },
+      },
+    },
     async (_request, reply) => {
       await service.clear();
       return reply.code(204).send();
