@@ -5,7 +5,7 @@
  */
 import { formatNumber, formatRatio, type Row } from './format.js';
 import { compareLoad, type LoadFigures, type LoadSettings } from './load.js';
-import { BROKER_BIN, freePort, spawnNode, waitFor200, type NodeChildProcess } from './processes.js';
+import { freePort, serveArgs, spawnNode, waitFor200, type NodeChildProcess } from './processes.js';
 
 export const CHALLENGE_ROW = 'challenge throughput';
 const TARGET_RATIO = 0.85;
@@ -49,16 +49,7 @@ export async function startBrokerProcess(
   const port = await freePort();
   const child = spawnNode(
     [
-      BROKER_BIN,
-      'serve',
-      '--port',
-      String(port),
-      '--issuer',
-      target.issuer,
-      '--client-id',
-      target.clientId,
-      '--open',
-      'never',
+      ...serveArgs(target, port),
       '--max-pending-flows',
       PENDING_FLOWS_CAP,
       '--flow-ttl',

@@ -27,6 +27,25 @@ export interface NodeChildProcess {
   stop(): Promise<void>;
 }
 
+/** The argv of `pkce-broker serve` against the bench's provider, without opening a browser. */
+export function serveArgs(
+  target: { issuer: string; clientId: string },
+  port: number | string,
+): string[] {
+  return [
+    BROKER_BIN,
+    'serve',
+    '--port',
+    String(port),
+    '--issuer',
+    target.issuer,
+    '--client-id',
+    target.clientId,
+    '--open',
+    'never',
+  ];
+}
+
 export function spawnNode(
   args: readonly string[],
   options: { stdout: 'pipe' | 'ignore' },

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { BrokerTarget } from './challenge.js';
 import { percentile } from './flow.js';
 import { formatRatio, type Row } from './format.js';
-import { BROKER_BIN, spawnNode, type NodeChildProcess } from './processes.js';
+import { serveArgs, spawnNode, type NodeChildProcess } from './processes.js';
 
 export const STARTUP_ROW = 'start-up';
 const TARGET_MS = 300;
@@ -46,21 +46,7 @@ export async function measureStartup(
   // Interleaved, so disk cache and CPU frequency treat both alike.
   for (let i = 0; i < runs; i++) {
     figures.brokerMs.push(
-      await timeToReady(
-        [
-          BROKER_BIN,
-          'serve',
-          '--port',
-          '0',
-          '--issuer',
-          target.issuer,
-          '--client-id',
-          target.clientId,
-          '--open',
-          'never',
-        ],
-        /listening on http:\/\/127\.0\.0\.1:(\d+)/,
-      ),
+      await timeToReady(serveArgs(target, 0), /listening on http:\/\/127\.0\.0\.1:(\d+)/),
     );
     figures.baselineMs.push(await timeToReady([baselineFile, '--port', '0'], /^listening (\d+)$/m));
   }

@@ -25,6 +25,16 @@ import type { ChallengedPKCE, PKCE } from '../src/protocol/models.js';
 import { discoverProvider } from '../src/provider/oidc.js';
 import { postJson, startStack, type Stack } from './support/stack.js';
 
+/** One request to each endpoint behind the gates (all but the callback and /healthz). */
+function guardedRequests(grantType: string) {
+  return [
+    ['GET', '/pkce/challenge', undefined],
+    ['POST', '/pkce/code', '{}'],
+    ['POST', '/pkce/token', JSON.stringify({ grant_type: grantType, code: 'x' })],
+    ['POST', '/pkce/clear', undefined],
+  ] as const;
+}
+
 const PROBLEM_KEYS = new Set([
   'type',
   'title',
@@ -161,12 +171,7 @@ describe('security gates (default configuration)', () => {
       `http://localhost:${stack.broker.port + 1}`,
       stack.devProvider.issuer,
     ]) {
-      for (const [method, url, payload] of [
-        ['GET', '/pkce/challenge', undefined],
-        ['POST', '/pkce/code', '{}'],
-        ['POST', '/pkce/token', JSON.stringify({ grant_type: 'authorization_code', code: 'x' })],
-        ['POST', '/pkce/clear', undefined],
-      ] as const) {
+      for (const [method, url, payload] of guardedRequests('authorization_code')) {
         const response = await inject(stack, {
           method,
           url,
@@ -471,12 +476,7 @@ describe('security gates (configured)', () => {
       ` ${APP_IDS[0]}`,
     ];
     for (const id of wrongIds) {
-      for (const [method, url, payload] of [
-        ['GET', '/pkce/challenge', undefined],
-        ['POST', '/pkce/code', '{}'],
-        ['POST', '/pkce/token', JSON.stringify({ grant_type: 'refresh_token', code: 'x' })],
-        ['POST', '/pkce/clear', undefined],
-      ] as const) {
+      for (const [method, url, payload] of guardedRequests('refresh_token')) {
         const response = await inject(stack, {
           method,
           url,

@@ -7,6 +7,19 @@ export interface OpsRoutesOptions {
   issuer: string;
 }
 
+/** The same body says ready (200) and degraded (503). */
+const healthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string' },
+    issuer: { type: 'string' },
+    store: {
+      type: 'object',
+      properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+    },
+  },
+} as const;
+
 export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions): Promise<void> {
   app.get(
     '/healthz',
@@ -16,28 +29,8 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
         tags: ['Operations'],
         summary: 'Readiness',
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              status: { type: 'string' },
-              issuer: { type: 'string' },
-              store: {
-                type: 'object',
-                properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
-              },
-            },
-          },
-          503: {
-            type: 'object',
-            properties: {
-              status: { type: 'string' },
-              issuer: { type: 'string' },
-              store: {
-                type: 'object',
-                properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
-              },
-            },
-          },
+          200: healthSchema,
+          503: healthSchema,
         },
       },
     },
