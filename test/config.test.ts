@@ -181,7 +181,7 @@ describe('configuration validation', () => {
   it('explains what to do for values that cannot work', () => {
     refused(
       () => load(['--log-level', 'loud']),
-      /^--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"\.$/,
+      /^--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud" \(from --log-level\)\.$/,
     );
     refused(
       () => load(['--store', 'redis://h:6379']),

@@ -204,6 +204,11 @@ function fileValue(spec: OptionSpec, value: unknown, filePath: string): RawValue
 }
 
 function buildConfig(values: Record<string, Sourced>): BrokerConfig {
+  /** " (from SOURCE)" for a value that was given, so a message says where to fix it. */
+  const from = (key: string): string => {
+    const source = values[key]?.source;
+    return source === undefined ? '' : ` (from ${source})`;
+  };
   const str = (key: string): string | undefined => {
     const v = values[key]?.value;
     return v === undefined ? undefined : String(v);
@@ -252,20 +257,20 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
   const logLevel = str('logLevel') ?? DEFAULTS.logLevel;
   if (!LOG_LEVELS.has(logLevel)) {
     throw configError(
-      `--log-level must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}".`,
+      `--log-level must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"${from('logLevel')}.`,
     );
   }
 
   const store = str('store') ?? DEFAULTS.store;
   if (store !== 'memory' && !/^rediss?:\/\//.test(store)) {
     throw configError(
-      `--store must be "memory" or a redis:// or rediss:// URL, got "${redactUrl(store)}".`,
+      `--store must be "memory" or a redis:// or rediss:// URL, got "${redactUrl(store)}"${from('store')}.`,
     );
   }
   const storeKey = str('storeKey');
   if (storeKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(storeKey)) {
     throw configError(
-      '--store-key must be 64 hex characters (32 random bytes), e.g. from `openssl rand -hex 32`.',
+      `--store-key must be 64 hex characters (32 random bytes), e.g. from \`openssl rand -hex 32\`${from('storeKey')}.`,
     );
   }
   if (store !== 'memory' && storeKey === undefined) {
@@ -275,11 +280,14 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
   }
 
   const open = str('open') ?? DEFAULTS.open;
-  if (open.trim() === '') throw configError('--open must be auto, never or a command.');
+  if (open.trim() === '')
+    throw configError(`--open must be auto, never or a command${from('open')}.`);
 
   const scope = (str('scope') ?? DEFAULTS.scope).split(/\s+/).filter(Boolean);
   if (scope.length === 0)
-    throw configError('--scope must name at least one scope, e.g. "openid profile".');
+    throw configError(
+      `--scope must name at least one scope, e.g. "openid profile"${from('scope')}.`,
+    );
 
   const appIds = list('appId');
   if (appIds.some((id) => id.length === 0)) throw configError('--app-id values must not be empty.');
@@ -294,7 +302,7 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     }
     if (!parsed || parsed.origin !== origin) {
       throw configError(
-        `--allow-origin must be an origin such as https://app.example.com (no path), got "${origin}".`,
+        `--allow-origin must be an origin such as https://app.example.com (no path), got "${origin}"${from('allowOrigin')}.`,
       );
     }
   }
