@@ -1,6 +1,7 @@
 /**
- * The IdentityProvider on a real OpenID provider, through oauth4webapi:
- * discovery, the authorize URL, callback validation, code exchange and refresh.
+ * The IdentityProvider on a real OpenID provider, through oauth4webapi: the
+ * authorize URL, callback validation, code exchange and refresh (discovery is
+ * discovery.ts).
  * ID tokens from the token endpoint are then verified again, signature
  * included, by id-token.ts.
  *
@@ -11,7 +12,19 @@ import * as oauth from 'oauth4webapi';
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
 import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
-import { endpointAllowed, issuerProblem, matchesDomain } from './issuer.js';
+import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
+import {
+  contentType,
+  formatSeconds,
+  isArgumentError,
+  isRecord,
+  isTimeout,
+  networkReason,
+  oauthErrorOf,
+  parseJson,
+  sanitize,
+} from './http-util.js';
+import { issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
   CallbackCheck,
@@ -42,15 +55,6 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_JWKS_COOLDOWN_MS = 5_000;
 const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
 
-/** Characters no provider endpoint needs: controls, whitespace, quotes and shell syntax (`;`, `$`, `|`, backquote…). */
-// eslint-disable-next-line no-control-regex
-const UNSAFE_ENDPOINT_CHARS = /[\u0000-\u0020\u007f"'`$;|<>\\^{}()]/;
-
-/** Endpoints a provider's discovery document must list for the code flow with ID tokens. */
-const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const;
-
-type RequestOptions = oauth.HttpRequestOptions<'GET' | 'POST', URLSearchParams | undefined>;
-
 /**
  * Fetches and checks the provider's discovery document and returns the
  * provider client. Any problem is a BrokerError `startup_failed` with a one-line
@@ -64,183 +68,9 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
 
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const issuerUrl = new URL(config.issuer);
-  const requestOptions = buildRequestOptions(config, issuerUrl, timeoutMs);
+  const requestOptions = buildRequestOptions(config.fetch, issuerUrl, timeoutMs);
   const as = await discover(config.issuer, issuerUrl, requestOptions, timeoutMs);
   return new OidcProvider(config, as, requestOptions, timeoutMs);
-}
-
-function buildRequestOptions(
-  config: ProviderConfig,
-  issuerUrl: URL,
-  timeoutMs: number,
-): RequestOptions {
-  const options: RequestOptions = { signal: () => AbortSignal.timeout(timeoutMs) };
-  const transport = config.fetch;
-  if (transport !== undefined)
-    options[oauth.customFetch] = (url, init) => transport(url, init as RequestInit);
-  // oauth4webapi refuses http:// unless told; issuerProblem() has already limited http to loopback.
-  if (issuerUrl.protocol === 'http:') options[oauth.allowInsecureRequests] = true;
-  return options;
-}
-
-function discoveryUrlOf(issuer: string): string {
-  return `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-}
-
-async function discover(
-  issuer: string,
-  issuerUrl: URL,
-  options: RequestOptions,
-  timeoutMs: number,
-): Promise<oauth.AuthorizationServer> {
-  const where = discoveryUrlOf(issuer);
-  const response = await fetchDiscovery(issuer, issuerUrl, options, timeoutMs);
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new BrokerError(
-      'startup_failed',
-      `The discovery document at ${where} answered HTTP ${response.status}; check the issuer URL`,
-    );
-  }
-
-  let as: oauth.AuthorizationServer;
-  try {
-    as = await oauth.processDiscoveryResponse(issuerUrl, response);
-  } catch (err) {
-    throw discoveryError(err, issuer, where);
-  }
-  // oauth4webapi parses any content type; JSON served as something else is a misconfigured or hijacked endpoint.
-  const type = contentType(response.headers);
-  if (type !== 'application/json') {
-    throw new BrokerError(
-      'startup_failed',
-      `The discovery document at ${where} is served as ${sanitize(type) || 'no content type'}, not application/json`,
-    );
-  }
-  // oauth4webapi compares the issuers as parsed URLs; OIDC Discovery §4.3 wants the exact string.
-  if (as.issuer !== issuer) {
-    throw new BrokerError(
-      'startup_failed',
-      `The issuer ${issuer} answered with issuer ${sanitize(as.issuer)}; they must match exactly`,
-    );
-  }
-
-  for (const name of REQUIRED_ENDPOINTS) {
-    if (as[name] === undefined)
-      throw new BrokerError('startup_failed', `The discovery document at ${where} has no ${name}`);
-  }
-  for (const [name, value] of Object.entries(as)) {
-    if (!(name.endsWith('_endpoint') || name === 'jwks_uri')) continue;
-    const url = typeof value === 'string' ? parseUrl(value) : undefined;
-    if (url === undefined)
-      throw new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} has a ${name} that is not a URL`,
-      );
-    // Harmless to a spawn without a shell, but no real endpoint has them and a shell-based opener elsewhere would run them.
-    if (UNSAFE_ENDPOINT_CHARS.test(value as string)) {
-      throw new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} lists a ${name} with whitespace, quotes or shell metacharacters; refused`,
-      );
-    }
-    if (!endpointAllowed(url, issuerUrl)) {
-      const rule = issuerUrl.protocol === 'http:' ? 'on loopback, like the issuer' : 'https';
-      throw new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} lists ${name} ${url.href}, which is not ${rule}`,
-      );
-    }
-  }
-  const methods = as.code_challenge_methods_supported;
-  if (Array.isArray(methods) && !methods.includes('S256')) {
-    throw new BrokerError(
-      'startup_failed',
-      `The identity provider at ${issuer} does not support PKCE with S256 (code_challenge_methods_supported)`,
-    );
-  }
-  return as;
-}
-
-/** The discovery GET, retried once on a transport failure or a 5xx (it is idempotent); never on a 4xx. */
-async function fetchDiscovery(
-  issuer: string,
-  issuerUrl: URL,
-  options: RequestOptions,
-  timeoutMs: number,
-): Promise<Response> {
-  const attempts = 2;
-  for (let attempt = 1; ; attempt++) {
-    let response: Response;
-    try {
-      response = await oauth.discoveryRequest(issuerUrl, {
-        ...options,
-        algorithm: 'oidc',
-      } as oauth.DiscoveryRequestOptions);
-    } catch (err) {
-      if (attempt < attempts) continue;
-      if (isTimeout(err)) {
-        throw new BrokerError(
-          'startup_failed',
-          `The identity provider at ${issuer} did not answer within ${formatSeconds(timeoutMs)}`,
-          { cause: err },
-        );
-      }
-      throw new BrokerError(
-        'startup_failed',
-        `Cannot reach the identity provider at ${issuer} (${networkReason(err)})`,
-        { cause: err },
-      );
-    }
-    if (response.status >= 500 && attempt < attempts) {
-      await response.body?.cancel().catch(() => undefined);
-      continue;
-    }
-    return response;
-  }
-}
-
-function discoveryError(err: unknown, issuer: string, where: string): BrokerError {
-  const code = err instanceof oauth.OperationProcessingError ? err.code : undefined;
-  switch (code) {
-    case oauth.PARSE_ERROR:
-    case oauth.RESPONSE_IS_NOT_JSON:
-      return new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} is not valid JSON`,
-        { cause: err },
-      );
-    case oauth.JSON_ATTRIBUTE_COMPARISON: {
-      const body = (err as { cause?: { body?: { issuer?: unknown } } }).cause?.body;
-      const answered = typeof body?.issuer === 'string' ? body.issuer : 'another issuer';
-      return new BrokerError(
-        'startup_failed',
-        `The issuer ${issuer} answered with issuer ${sanitize(answered)}; they must match exactly`,
-        { cause: err },
-      );
-    }
-    case oauth.INVALID_RESPONSE:
-      return new BrokerError(
-        'startup_failed',
-        /issuer/.test((err as Error).message)
-          ? `The discovery document at ${where} has no issuer`
-          : `The discovery document at ${where} is not a JSON object`,
-        { cause: err },
-      );
-    default:
-      // new URL(body.issuer) threw: the document's issuer is not a URL.
-      if (err instanceof TypeError)
-        return new BrokerError(
-          'startup_failed',
-          `The discovery document at ${where} has an issuer that is not a URL`,
-          { cause: err },
-        );
-      return new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} is not usable (${(err as Error).message})`,
-        { cause: err },
-      );
-  }
 }
 
 class OidcProvider implements IdentityProvider {
@@ -641,80 +471,6 @@ function callbackReason(err: unknown): string {
   if (message.includes('implicit and hybrid'))
     return 'implicit and hybrid responses are not supported';
   return 'the callback is not a valid authorization response';
-}
-
-function isTimeout(err: unknown): boolean {
-  for (
-    let current = err, depth = 0;
-    current instanceof Error && depth < 5;
-    current = current.cause, depth++
-  ) {
-    if (current.name === 'TimeoutError') return true;
-  }
-  return false;
-}
-
-/** oauth4webapi's own argument checks (CodedTypeError), as opposed to fetch's TypeError. */
-function isArgumentError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return err instanceof TypeError && typeof code === 'string' && code.startsWith('ERR_INVALID_ARG');
-}
-
-/** ECONNREFUSED, ENOTFOUND, … from undici's error chain, else the message. */
-function networkReason(err: unknown): string {
-  let current: unknown = err;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && !code.startsWith('ERR_INVALID_ARG')) return code;
-    if (current instanceof AggregateError) {
-      const first: unknown = current.errors[0];
-      const inner = (first as { code?: unknown } | undefined)?.code;
-      if (typeof inner === 'string') return inner;
-    }
-    current = current.cause;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-function formatSeconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
-}
-
-function contentType(headers: Headers): string {
-  return (headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function oauthErrorOf(body: unknown): string | undefined {
-  return isRecord(body) && typeof body['error'] === 'string' && body['error'] !== ''
-    ? sanitize(body['error'])
-    : undefined;
-}
-
-/** Provider text goes into messages: keep it one short printable line. */
-function sanitize(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
-}
-
-function parseUrl(value: string): URL | undefined {
-  try {
-    return new URL(value);
-  } catch {
-    return undefined;
-  }
 }
 
 function deepFreeze<T>(value: T): T {
