@@ -10,6 +10,7 @@
  */
 import { BrokerError } from '../errors.js';
 import { constantTimeEqual } from '../protocol/pkce.js';
+import { pack, packedExpiry, unpack } from './packed-flow.js';
 import type {
   FlowOutcome,
   FlowRecord,
@@ -22,10 +23,15 @@ import type {
 
 type Waiter = (result: WaitResult) => void;
 
+function expiryOf(stored: FlowRecord | string): number {
+  return typeof stored === 'string' ? packedExpiry(stored) : stored.expiresAt;
+}
+
 const SWEEP_INTERVAL_MS = 1_000;
 
 export class MemoryFlowStore implements FlowStore {
-  readonly #flows = new Map<string, FlowRecord>();
+  /** state → flow; a fresh challenge stays packed (packed-flow.ts) until first read. */
+  readonly #flows = new Map<string, FlowRecord | string>();
   /** code → state, for codes delivered by a callback and not yet redeemed. */
   readonly #codes = new Map<string, string>();
   readonly #waiters = new Map<string, Set<Waiter>>();
@@ -51,9 +57,8 @@ export class MemoryFlowStore implements FlowStore {
     }
     if (this.#flows.size >= this.#maxFlows) {
       const oldest = this.#flows.values().next().value;
-      const retryAfter = oldest
-        ? Math.max(1, Math.ceil((oldest.expiresAt - this.#now()) / 1000))
-        : 1;
+      const retryAfter =
+        oldest === undefined ? 1 : Math.max(1, Math.ceil((expiryOf(oldest) - this.#now()) / 1000));
       throw new BrokerError(
         'too_many_flows',
         'Too many sign-ins are in progress; try again later.',
@@ -64,7 +69,8 @@ export class MemoryFlowStore implements FlowStore {
     }
     // Expiry order must match insertion order, so the store owns the clock and the deadline.
     const now = this.#now();
-    this.#flows.set(flow.state, { ...flow, createdAt: now, expiresAt: now + this.#ttlMs });
+    const expiresAt = now + this.#ttlMs;
+    this.#flows.set(flow.state, pack(flow, expiresAt) ?? { ...flow, createdAt: now, expiresAt });
   }
 
   async get(state: string): Promise<FlowRecord | undefined> {
@@ -123,7 +129,7 @@ export class MemoryFlowStore implements FlowStore {
 
   async delete(state: string): Promise<void> {
     const flow = this.#flows.get(state);
-    if (flow) this.#forget(flow);
+    if (flow !== undefined) this.#forget(state, flow);
     this.#wake(state, { kind: 'gone' });
   }
 
@@ -149,29 +155,36 @@ export class MemoryFlowStore implements FlowStore {
     await this.clear();
   }
 
+  /** The live flow as an object (unpacked in place on first read), or undefined once expired. */
   #live(state: string): FlowRecord | undefined {
-    const flow = this.#flows.get(state);
-    if (!flow) return undefined;
-    if (flow.expiresAt <= this.#now()) {
-      this.#forget(flow);
+    const stored = this.#flows.get(state);
+    if (stored === undefined) return undefined;
+    if (expiryOf(stored) <= this.#now()) {
+      this.#forget(state, stored);
       this.#wake(state, { kind: 'gone' });
       return undefined;
     }
+    if (typeof stored !== 'string') return stored;
+    // Setting an existing key keeps its place in the Map, so expiry order holds.
+    const flow = unpack(state, stored, this.#ttlMs);
+    this.#flows.set(state, flow);
     return flow;
   }
 
   #sweep(): void {
     const now = this.#now();
-    for (const flow of this.#flows.values()) {
-      if (flow.expiresAt > now) break;
-      this.#forget(flow);
-      this.#wake(flow.state, { kind: 'gone' });
+    for (const [state, stored] of this.#flows) {
+      if (expiryOf(stored) > now) break;
+      this.#forget(state, stored);
+      this.#wake(state, { kind: 'gone' });
     }
   }
 
-  #forget(flow: FlowRecord): void {
-    this.#flows.delete(flow.state);
-    if (flow.outcome?.kind === 'code') this.#codes.delete(flow.outcome.code);
+  #forget(state: string, stored: FlowRecord | string): void {
+    this.#flows.delete(state);
+    if (typeof stored !== 'string' && stored.outcome?.kind === 'code') {
+      this.#codes.delete(stored.outcome.code);
+    }
   }
 
   #wake(state: string, result: WaitResult): void {
