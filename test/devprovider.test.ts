@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import * as oauth from 'oauth4webapi';
 import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
 import { scriptedLogin } from '../src/devprovider/login.js';
@@ -12,6 +12,17 @@ interface Received {
   method: string;
   origin: string | undefined;
   params: URLSearchParams;
+}
+
+/** A dev provider whose client may redirect to a fresh capture server; both stop with the test. */
+async function startPair(t: TestContext) {
+  const callback = await startCallback();
+  const provider = await startDevProvider({ redirectUris: [callback.url] });
+  t.after(async () => {
+    await provider.close();
+    await closeServer(callback.server);
+  });
+  return { callback, provider, as: await discover(provider) };
 }
 
 /** A redirect URI endpoint on loopback that records each request and answers 200 JSON. */
@@ -100,13 +111,7 @@ test('advertiseIss: false drops the iss flag from discovery', async (t) => {
 });
 
 test('code + PKCE login through the pages (form_post), then the token exchange', async (t) => {
-  const callback = await startCallback();
-  const provider = await startDevProvider({ redirectUris: [callback.url] });
-  t.after(async () => {
-    await provider.close();
-    await closeServer(callback.server);
-  });
-  const as = await discover(provider);
+  const { callback, provider, as } = await startPair(t);
   const client: oauth.Client = { client_id: provider.clientId };
   // Parameters the broker forwards for Auth0 must not make the request fail.
   const flow = await authorizeUrl(as, provider.clientId, callback.url, {
@@ -227,13 +232,7 @@ test('a redirect URI that is not registered is refused at the provider', async (
 });
 
 test('PKCE is required', async (t) => {
-  const callback = await startCallback();
-  const provider = await startDevProvider({ redirectUris: [callback.url] });
-  t.after(async () => {
-    await provider.close();
-    await closeServer(callback.server);
-  });
-  const as = await discover(provider);
+  const { callback, provider, as } = await startPair(t);
   const flow = await authorizeUrl(as, provider.clientId, callback.url);
   flow.url.searchParams.delete('code_challenge');
   flow.url.searchParams.delete('code_challenge_method');
@@ -244,13 +243,7 @@ test('PKCE is required', async (t) => {
 });
 
 test('a wrong password is refused and the login page shown again', async (t) => {
-  const callback = await startCallback();
-  const provider = await startDevProvider({ redirectUris: [callback.url] });
-  t.after(async () => {
-    await provider.close();
-    await closeServer(callback.server);
-  });
-  const as = await discover(provider);
+  const { callback, provider, as } = await startPair(t);
   const flow = await authorizeUrl(as, provider.clientId, callback.url);
 
   await assert.rejects(scriptedLogin(flow.url, { password: 'wrong' }), /wrong credentials/);
@@ -277,13 +270,7 @@ test('a wrong password is refused and the login page shown again', async (t) => 
 });
 
 test('denying consent delivers error=access_denied to the redirect URI', async (t) => {
-  const callback = await startCallback();
-  const provider = await startDevProvider({ redirectUris: [callback.url] });
-  t.after(async () => {
-    await provider.close();
-    await closeServer(callback.server);
-  });
-  const as = await discover(provider);
+  const { callback, provider, as } = await startPair(t);
   const flow = await authorizeUrl(as, provider.clientId, callback.url);
 
   const { callbackResponse, delivered } = await scriptedLogin(flow.url, { deny: true });

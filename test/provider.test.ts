@@ -240,6 +240,17 @@ describe('provider client against oidc-provider', () => {
     assert.equal(provider.matchesDomain('evil.example'), false);
   });
 
+  /** A fresh flow logged in at the provider, its callback checked and found ok. */
+  async function signIn() {
+    const flow = newChallenge();
+    const checked = provider.checkCallback(
+      await login(provider.authorizationUrl(authorizeParams(flow))),
+      flow.state,
+    );
+    assert.ok(checked.ok);
+    return { flow, checked };
+  }
+
   test('checkCallback: a real callback is ok; error=, missing iss, wrong iss, wrong state, no code are not', async () => {
     const flow = newChallenge();
     const callback = await login(provider.authorizationUrl(authorizeParams(flow)));
@@ -294,10 +305,7 @@ describe('provider client against oidc-provider', () => {
   });
 
   test('a whole login: code exchange with validated ID token claims, refresh, and invalid_grant on reuse', async () => {
-    const flow = newChallenge();
-    const callback = await login(provider.authorizationUrl(authorizeParams(flow)));
-    const checked = provider.checkCallback(callback, flow.state);
-    assert.ok(checked.ok);
+    const { flow, checked } = await signIn();
 
     const exchange = {
       code: checked.code,
@@ -343,12 +351,7 @@ describe('provider client against oidc-provider', () => {
   });
 
   test("a nonce other than the flow's makes the exchange fail as an invalid ID token", async () => {
-    const flow = newChallenge();
-    const checked = provider.checkCallback(
-      await login(provider.authorizationUrl(authorizeParams(flow))),
-      flow.state,
-    );
-    assert.ok(checked.ok);
+    const { flow, checked } = await signIn();
     await rejectsWith(
       provider.exchangeCode({
         code: checked.code,
@@ -365,12 +368,7 @@ describe('provider client against oidc-provider', () => {
   });
 
   test("a wrong verifier is the provider's invalid_grant", async () => {
-    const flow = newChallenge();
-    const checked = provider.checkCallback(
-      await login(provider.authorizationUrl(authorizeParams(flow))),
-      flow.state,
-    );
-    assert.ok(checked.ok);
+    const { flow, checked } = await signIn();
     await rejectsWith(
       provider.exchangeCode({
         code: checked.code,
