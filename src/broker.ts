@@ -2,7 +2,7 @@
  * The running broker: store, provider, flow service and HTTP server wired
  * together and listening. Used by every command and by the tests.
  */
-import { createBrowserOpener, type BrowserOpener } from './browser/open.js';
+import { createBrowserOpener } from './browser/open.js';
 import type { BrokerConfig } from './config/load.js';
 import { BrokerError } from './errors.js';
 import { FlowService } from './flow/service.js';
@@ -24,8 +24,16 @@ export interface StartBrokerOptions {
   provider?: IdentityProvider;
   /** A store already built (tests share one between brokers); otherwise from config.store. */
   store?: FlowStore;
-  /** Replaces the configured --open behaviour (tests hand the URL to their own browser). */
-  openAuthorizeUrl?: BrowserOpener;
+  /**
+   * Receives the provider's sign-in URL of every flow that POST /pkce/code
+   * starts, instead of the --open behaviour: how a caller in this process (login,
+   * demo, a desktop app embedding the broker, the tests) gets the URL directly,
+   * to show it or hand it to a browser of its own. The URL holds the flow's
+   * live state and nonce. It is awaited before the request waits for the
+   * callback, so it should hand the URL on, not wait for the sign-in; a throw
+   * fails that POST /pkce/code.
+   */
+  openAuthorizeUrl?: (url: URL) => void | Promise<void>;
   appName?: string;
 }
 

@@ -4,7 +4,7 @@
  * problem+json in one place (src/http/problem.ts), the CLI as one line.
  */
 
-/** Stable codes, with the HTTP status each maps to. */
+/** Stable codes of HTTP answers, with the status each maps to. */
 export const ERROR_STATUS = {
   invalid_request: 400,
   invalid_grant: 400,
@@ -27,11 +27,26 @@ export const ERROR_STATUS = {
   shutting_down: 503,
   wait_timeout: 504,
   provider_timeout: 504,
-  config_invalid: 0,
-  startup_failed: 0,
 } as const;
 
-export type BrokerErrorCode = keyof typeof ERROR_STATUS;
+/**
+ * Faults that keep the broker from starting (options, port, discovery, Redis at
+ * connect), with the exit code of the command line: 2 for a configuration
+ * mistake the person fixes in the options, 1 for the rest. They are never an
+ * HTTP answer.
+ */
+export const STARTUP_EXIT_CODE = {
+  config_invalid: 2,
+  startup_failed: 1,
+} as const;
+
+export type HttpErrorCode = keyof typeof ERROR_STATUS;
+export type StartupErrorCode = keyof typeof STARTUP_EXIT_CODE;
+export type BrokerErrorCode = HttpErrorCode | StartupErrorCode;
+
+export function isStartupErrorCode(code: string): code is StartupErrorCode {
+  return Object.hasOwn(STARTUP_EXIT_CODE, code);
+}
 
 export interface BrokerErrorOptions {
   /** The OAuth `error` value, where one applies (RFC 6749 §5.2, §4.1.2.1). */
@@ -53,7 +68,8 @@ export class BrokerError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BrokerError';
     this.code = code;
-    this.status = ERROR_STATUS[code];
+    // A start-up fault that reaches an HTTP answer anyway is a bug: a 500 whose detail stays in the log.
+    this.status = isStartupErrorCode(code) ? 500 : ERROR_STATUS[code];
     this.oauthError = options.oauthError;
     this.retryAfter = options.retryAfter;
     // Provider and store faults are described by us, not echoed from upstream, so they may be shown.

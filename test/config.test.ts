@@ -4,14 +4,16 @@
  * came from; and --help that documents every option with its default.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LOGIN_OPTIONS } from '../src/cli/login.js';
+import { parseArguments } from '../src/config/args.js';
+import { issuerFromAuth0Domain } from '../src/config/auth0-domain.js';
 import { DEFAULTS, loadConfig, type LoadConfigInput } from '../src/config/load.js';
 import { SERVE_OPTIONS, camelCase, envName } from '../src/config/options.js';
 import { BrokerError } from '../src/errors.js';
-import { emptyDir, runCli } from './support/cli.js';
+import { ROOT, emptyDir, runCli } from './support/cli.js';
 
 /** A working directory holding pkce-broker.config.json with `values`, or none. */
 function dirWithConfig(values?: Record<string, unknown> | string): string {
@@ -129,6 +131,34 @@ describe('configuration precedence', () => {
     );
     assert.equal(load(['--json'], {}, cwd, { extraOptions }).extra.json, true);
   });
+
+  it('says where each value came from, and nothing for a default', () => {
+    const cwd = dirWithConfig({ flowTtl: 601, logLevel: 'warn' });
+    const { sources } = load(['--port', '0'], { PKCE_BROKER_LOG_LEVEL: 'debug' }, cwd);
+    assert.equal(sources.port, '--port');
+    assert.equal(sources.logLevel, 'PKCE_BROKER_LOG_LEVEL', 'the environment beat the file');
+    assert.equal(sources.flowTtl, `"flowTtl" in ${join(cwd, 'pkce-broker.config.json')}`);
+    assert.equal(sources.host, undefined);
+    assert.equal(sources.waitTimeout, undefined);
+    assert.equal(
+      load([], { PKCE_BROKER_PORT: '' }).sources.port,
+      undefined,
+      'an empty variable is unset',
+    );
+  });
+
+  it('parses the command line once: loadConfig takes what parseArguments made of it', () => {
+    const specs = [...SERVE_OPTIONS, ...LOGIN_OPTIONS];
+    const args = parseArguments(['--port', '2005', '--json', '-h', '--app-id', 'a'], specs);
+    assert.deepEqual(args.flags, { port: '2005', json: true, appId: ['a'] });
+    assert.equal(args.help, true);
+    assert.equal(args.version, false);
+    assert.equal(parseArguments(['-v'], []).version, true);
+    const loaded = load([], {}, dirWithConfig(), { argv: args, extraOptions: LOGIN_OPTIONS });
+    assert.equal(loaded.config.port, 2005);
+    assert.equal(loaded.extra.json, true);
+    assert.equal(loaded.sources.port, '--port');
+  });
 });
 
 describe('configuration validation', () => {
@@ -196,6 +226,61 @@ describe('configuration validation', () => {
       /^--allow-origin must be an origin/,
     );
     refused(() => load(['--port']), /Run with --help to see the options\.$/);
+    refused(
+      () => load(['3000']),
+      /^Unexpected argument '3000'\..* Run with --help to see the options\.$/,
+    );
+  });
+});
+
+describe('--auth0-domain', () => {
+  it('is the issuer https://DOMAIN/ with the host in lower case, end to end through loadConfig', () => {
+    assert.equal(
+      load(['--auth0-domain', 'Tenant.EU.Auth0.com']).config.issuer,
+      'https://tenant.eu.auth0.com/',
+    );
+    assert.equal(
+      load([], { PKCE_BROKER_AUTH0_DOMAIN: 'https://Tenant.Auth0.com/' }).config.issuer,
+      'https://tenant.auth0.com/',
+    );
+  });
+
+  it('accepts a bare host, a port, or an https URL without path', () => {
+    for (const [domain, issuer] of [
+      ['tenant.auth0.com', 'https://tenant.auth0.com/'],
+      ['  Tenant.EU.Auth0.com ', 'https://tenant.eu.auth0.com/'],
+      ['auth.example.com:8443', 'https://auth.example.com:8443/'],
+      ['auth.example.com:443', 'https://auth.example.com/'],
+      ['https://tenant.auth0.com', 'https://tenant.auth0.com/'],
+      ['HTTPS://tenant.auth0.com/', 'https://tenant.auth0.com/'],
+      ['my-tenant.us.auth0.com', 'https://my-tenant.us.auth0.com/'],
+    ]) {
+      assert.equal(issuerFromAuth0Domain(domain!), issuer, domain);
+    }
+  });
+
+  it('refuses anything but a host name, naming where the value came from', () => {
+    for (const bad of [
+      '',
+      'http://tenant.auth0.com',
+      'tenant.auth0.com/path',
+      'tenant.auth0.com?x=1',
+      'tenant.auth0.com#x',
+      'user@tenant.auth0.com',
+      'https://',
+      'tenant..auth0.com',
+      '-tenant.auth0.com',
+      'tenant_x.auth0.com',
+      'tenant.auth0.com:0',
+      'tenant.auth0.com:70000',
+      'tenant.auth0.com\\evil.example',
+    ]) {
+      assert.equal(issuerFromAuth0Domain(bad), undefined, bad);
+    }
+    refused(
+      () => load(['--auth0-domain', 'tenant.auth0.com/path']),
+      /^--auth0-domain must be a host name such as example\.eu\.auth0\.com, got "tenant\.auth0\.com\/path" \(from --auth0-domain\)\.$/,
+    );
   });
 });
 
@@ -249,6 +334,28 @@ describe('--help', () => {
     assert.match(stdout, /^ {2}--json +Print the PKCE token answer/m);
     assert.match(stdout, /^ {2}--output FILE +.*mode 0600/m);
     assert.match(stdout, /^ {2}--issuer URL /m);
+  });
+
+  it('every command answers --help from its option table, before reading any config file', async () => {
+    const cwd = dirWithConfig('{ not json');
+    for (const command of ['serve', 'dev', 'demo', 'login']) {
+      const { code, stdout, stderr } = await runCli([command, '--help'], { cwd });
+      assert.equal(code, 0, `${command}: ${stderr}`);
+      assert.match(stdout, new RegExp(`^Usage: pkce-broker ${command} `), command);
+      assert.match(stdout, /^ {2}--store-key HEX +/m, command);
+      assert.match(stdout, /^ {2}-v, --version +/m, command);
+    }
+  });
+
+  it('--version prints the version of package.json, before or after a command', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const args of [['--version'], ['-v'], ['serve', '--version']]) {
+      const { code, stdout } = await runCli(args);
+      assert.equal(code, 0, args.join(' '));
+      assert.equal(stdout, `${version}\n`, args.join(' '));
+    }
   });
 
   it('lists demo and login among the commands', async () => {

@@ -1,44 +1,12 @@
-/** The pure issuer helpers: Auth0 shorthand, loopback, allowed issuers and endpoints, domain matching. */
+/** The pure issuer helpers: loopback, allowed issuers and endpoints, domain matching. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BrokerError } from '../src/errors.js';
 import {
   endpointAllowed,
   isLoopbackHost,
-  issuerFromAuth0Domain,
   issuerProblem,
   matchesDomain,
 } from '../src/provider/issuer.js';
-
-describe('issuerFromAuth0Domain', () => {
-  test('a tenant domain becomes https://DOMAIN/', () => {
-    assert.equal(issuerFromAuth0Domain('tenant.auth0.com'), 'https://tenant.auth0.com/');
-    assert.equal(issuerFromAuth0Domain('  Tenant.EU.Auth0.com '), 'https://tenant.eu.auth0.com/');
-    assert.equal(issuerFromAuth0Domain('auth.example.com:8443'), 'https://auth.example.com:8443/');
-    assert.equal(issuerFromAuth0Domain('https://tenant.auth0.com'), 'https://tenant.auth0.com/');
-    assert.equal(issuerFromAuth0Domain('https://tenant.auth0.com/'), 'https://tenant.auth0.com/');
-  });
-
-  test('anything but a host is a config error', () => {
-    for (const bad of [
-      '',
-      'http://tenant.auth0.com',
-      'tenant.auth0.com/path',
-      'tenant.auth0.com?x=1',
-      'user@tenant.auth0.com',
-      'https://',
-    ]) {
-      assert.throws(
-        () => issuerFromAuth0Domain(bad),
-        (err: unknown) =>
-          err instanceof BrokerError &&
-          err.code === 'config_invalid' &&
-          err.message.startsWith('--auth0-domain'),
-        bad,
-      );
-    }
-  });
-});
 
 describe('isLoopbackHost', () => {
   test('127.0.0.0/8, ::1 and localhost are loopback', () => {

@@ -1,27 +1,41 @@
-/** The command table; each command lives in its own module and is loaded on demand. */
+/**
+ * The command table. Each command lives in its own module, loaded on demand,
+ * which says what --help shows and which options it takes beyond serve's;
+ * main.ts parses the command line once against them and hands the result over.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import type { OptionSpec } from '../config/options.js';
+
+export interface CommandModule {
+  /** --help before the generated option list: the usage line, what the command does, the heading of the list. */
+  readonly help: string;
+  /** Options beyond SERVE_OPTIONS, parsed, resolved and listed like them. */
+  readonly options?: readonly OptionSpec[];
+  run(loaded: LoadedConfig): Promise<number>;
+}
 
 export interface Command {
   summary: string;
-  run(argv: readonly string[]): Promise<number>;
+  load(): Promise<CommandModule>;
 }
 
 export const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'Run the broker daemon against your identity provider.',
-    run: async (argv) => (await import('./serve.js')).serve(argv),
+    load: async () => (await import('./serve.js')).command,
   },
   dev: {
     summary: 'Run a local OpenID provider (user demo / demo) and the broker together.',
-    run: async (argv) => (await import('./dev.js')).dev(argv),
+    load: async () => (await import('./dev.js')).command,
   },
   demo: {
     summary:
       'Sign in as the demo user at the bundled provider, headless, and print what came back.',
-    run: async (argv) => (await import('./demo.js')).demo(argv),
+    load: async () => (await import('./demo.js')).command,
   },
   login: {
     summary: 'Sign in from the terminal through a running broker (or one started here).',
-    run: async (argv) => (await import('./login.js')).login(argv),
+    load: async () => (await import('./login.js')).command,
   },
 };
 
@@ -32,6 +46,6 @@ export function usage(): string {
 Commands:
 ${lines.join('\n')}
 
-Run \`pkce-broker <command> --help\` for a command's options.
+Run \`pkce-broker <command> --help\` for a command's options, \`pkce-broker --version\` for the version.
 `;
 }

@@ -1,11 +1,10 @@
 /** `pkce-broker dev`: the bundled OpenID provider and the broker, ready to sign in with demo / demo. */
-import type { BrowserOpener } from '../browser/open.js';
-import { startBroker } from '../broker.js';
-import { loadConfig } from '../config/load.js';
+import { startBroker, type StartBrokerOptions } from '../broker.js';
+import type { LoadedConfig } from '../config/load.js';
 import { BrokerError } from '../errors.js';
-import type { Logger } from '../logging.js';
+import { createLogger, type Logger } from '../logging.js';
 import { discoverProvider } from '../provider/oidc.js';
-import { optionsHelp } from './help.js';
+import type { CommandModule } from './commands.js';
 import { waitForShutdown } from './serve.js';
 
 export interface DevEnvironment {
@@ -15,46 +14,42 @@ export interface DevEnvironment {
 }
 
 export interface DevEnvironmentOptions {
-  /** Port when neither --port nor PKCE_BROKER_PORT is given. */
+  /** Port when none is configured (--port, PKCE_BROKER_PORT or the config file). */
   port?: number;
   /** Replaces the --open behaviour (demo drives the sign-in itself and opens nothing). */
-  openAuthorizeUrl?: BrowserOpener;
+  openAuthorizeUrl?: StartBrokerOptions['openAuthorizeUrl'];
   logger?: Logger;
 }
 
-/** Starts the dev provider and a broker wired to it; shared by dev, demo and login. */
+/** Starts the dev provider and a broker wired to it; shared by dev and demo. */
 export async function startDevEnvironment(
-  argv: readonly string[],
+  { config, sources }: LoadedConfig,
   defaults: DevEnvironmentOptions = {},
 ): Promise<DevEnvironment> {
-  const loaded = loadConfig({ argv, env: process.env });
-  const config = loaded.config;
   if (config.issuer !== undefined) {
     throw new BrokerError(
       'config_invalid',
       '`dev` runs its own provider; use `serve` for --issuer or --auth0-domain.',
     );
   }
+  const logger = defaults.logger ?? createLogger({ level: config.logLevel });
   // The bundled provider is loaded only by the commands that run it.
   const { startDevProvider } = await import('../devprovider/provider.js');
-  const devProvider = await startDevProvider({});
+  const devProvider = await startDevProvider({ onNotice: (message) => logger.debug(message) });
   try {
     const provider = await discoverProvider({
       issuer: devProvider.issuer,
       clientId: devProvider.clientId,
       timeoutMs: config.providerTimeoutSec * 1000,
     });
-    const port =
-      argv.some((a) => a === '--port' || a.startsWith('--port=')) || process.env.PKCE_BROKER_PORT
-        ? config.port
-        : (defaults.port ?? config.port);
+    const port = sources.port === undefined ? (defaults.port ?? config.port) : config.port;
     const broker = await startBroker({
       config: { ...config, port, issuer: devProvider.issuer, clientId: devProvider.clientId },
       provider,
+      logger,
       ...(defaults.openAuthorizeUrl !== undefined && {
         openAuthorizeUrl: defaults.openAuthorizeUrl,
       }),
-      ...(defaults.logger !== undefined && { logger: defaults.logger }),
     });
     devProvider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
     return {
@@ -71,22 +66,24 @@ export async function startDevEnvironment(
   }
 }
 
-export async function dev(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+export const command: CommandModule = {
+  help: `Usage: pkce-broker dev [options]
+
+Runs a local OpenID provider (user demo, password demo) and the broker together.
+
+Options (as for serve; --issuer and --client-id come from the bundled provider):
+`,
+  async run(loaded) {
+    const env = await startDevEnvironment(loaded);
+    const { broker, provider } = env;
     process.stdout.write(
-      `Usage: pkce-broker dev [options]\n\nRuns a local OpenID provider (user demo, password demo) and the broker together.\n\nOptions (as for serve; --issuer and --client-id come from the bundled provider):\n${optionsHelp()}`,
+      [
+        `pkce-broker dev: broker on ${broker.url}, bundled provider on ${provider.issuer}`,
+        `  client id: ${provider.clientId}   user: ${provider.user.username}   password: ${provider.user.password}`,
+        `  try: curl -s ${broker.url}/pkce/challenge   or   node bin/pkce-broker.js login --broker ${broker.url}`,
+        '',
+      ].join('\n'),
     );
-    return 0;
-  }
-  const env = await startDevEnvironment(argv);
-  const { broker, provider } = env;
-  process.stdout.write(
-    [
-      `pkce-broker dev: broker on ${broker.url}, bundled provider on ${provider.issuer}`,
-      `  client id: ${provider.clientId}   user: ${provider.user.username}   password: ${provider.user.password}`,
-      `  try: curl -s ${broker.url}/pkce/challenge   or   node bin/pkce-broker.js login --broker ${broker.url}`,
-      '',
-    ].join('\n'),
-  );
-  return waitForShutdown(env);
-}
+    return waitForShutdown(env);
+  },
+};

@@ -1,22 +1,17 @@
 /** `pkce-broker serve`: the daemon. */
-import { loadConfig } from '../config/load.js';
 import { startBroker, type RunningBroker } from '../broker.js';
-import { optionsHelp } from './help.js';
+import type { CommandModule } from './commands.js';
 
-export async function serve(argv: readonly string[]): Promise<number> {
-  const loaded = loadConfig({ argv, env: process.env });
-  if (loaded.help) {
+export const command: CommandModule = {
+  help: 'Usage: pkce-broker serve --issuer URL --client-id ID [options]\n\nRun the broker daemon.\n\nOptions:\n',
+  async run({ config }) {
+    const broker = await startBroker({ config });
     process.stdout.write(
-      `Usage: pkce-broker serve --issuer URL --client-id ID [options]\n\nRun the broker daemon.\n\nOptions:\n${optionsHelp()}`,
+      `pkce-broker listening on ${broker.url} — provider ${broker.provider.issuer} (client ${broker.provider.clientId}), callback ${broker.redirectUri}\n`,
     );
-    return 0;
-  }
-  const broker = await startBroker({ config: loaded.config });
-  process.stdout.write(
-    `pkce-broker listening on ${broker.url} — provider ${broker.provider.issuer} (client ${broker.provider.clientId}), callback ${broker.redirectUri}\n`,
-  );
-  return waitForShutdown(broker);
-}
+    return waitForShutdown(broker);
+  },
+};
 
 /** Resolves with exit code 0 once SIGINT or SIGTERM has closed the broker. */
 export function waitForShutdown(...running: Array<{ close(): Promise<void> }>): Promise<number> {

@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BrokerError } from '../errors.js';
+import { parseArguments, type ParsedArgs, type RawValue } from './args.js';
+import { issuerFromAuth0Domain } from './auth0-domain.js';
 import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
 
 export interface BrokerConfig {
@@ -54,14 +55,14 @@ export const DEFAULTS = {
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const DEFAULT_CONFIG_FILE = 'pkce-broker.config.json';
 
-type RawValue = string | string[] | boolean | number;
 interface Sourced {
   value: RawValue;
   source: string;
 }
 
 export interface LoadConfigInput {
-  argv: readonly string[];
+  /** The command line: its words, or what parseArguments made of them (with the same options). */
+  argv: readonly string[] | ParsedArgs;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Reads a config file; injectable for tests. */
@@ -74,8 +75,11 @@ export interface LoadedConfig {
   config: Readonly<BrokerConfig>;
   /** Values of extraOptions, by camelCase name. */
   extra: Readonly<Record<string, RawValue | undefined>>;
-  positionals: readonly string[];
-  help: boolean;
+  /**
+   * Where each value that was given came from (`--port`, `PKCE_BROKER_PORT`, a
+   * config file key), by camelCase option name; absent where a default applies.
+   */
+  sources: Readonly<Record<string, string>>;
 }
 
 function configError(message: string): BrokerError {
@@ -97,31 +101,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   const cwd = input.cwd ?? process.cwd();
   const readFile = input.readFile ?? defaultReadFile;
 
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...input.argv],
-      strict: true,
-      allowPositionals: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(
-          specs.map((spec) => [
-            spec.flag,
-            {
-              type: spec.kind === 'boolean' ? 'boolean' : 'string',
-              multiple: spec.kind === 'list',
-            },
-          ]),
-        ),
-      },
-    });
-  } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? 'Invalid arguments.';
-    throw configError(`${message} Run with --help to see the options.`);
-  }
-
-  const flags = parsed.values as Record<string, RawValue | undefined>;
+  const { flags } = isParsed(input.argv) ? input.argv : parseArguments(input.argv, specs);
   const values: Record<string, Sourced> = {};
   // The config file comes first: flags and the environment override it.
   const fileFlag = (flags.config as string | undefined) ?? env[envName('config')];
@@ -165,9 +145,9 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     }
   }
   for (const spec of specs) {
-    const raw = flags[spec.flag];
+    const raw = flags[camelCase(spec.flag)];
     if (raw !== undefined && spec.flag !== 'config') {
-      values[camelCase(spec.flag)] = { value: raw as RawValue, source: `--${spec.flag}` };
+      values[camelCase(spec.flag)] = { value: raw, source: `--${spec.flag}` };
     }
   }
 
@@ -178,9 +158,14 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   return {
     config: Object.freeze(buildConfig(values)),
     extra: Object.freeze(extra),
-    positionals: parsed.positionals,
-    help: flags.help === true,
+    sources: Object.freeze(
+      Object.fromEntries(Object.entries(values).map(([key, { source }]) => [key, source])),
+    ),
   };
+}
+
+function isParsed(argv: LoadConfigInput['argv']): argv is ParsedArgs {
+  return !Array.isArray(argv);
 }
 
 function fileValue(spec: OptionSpec, value: unknown, filePath: string): RawValue {
@@ -237,13 +222,12 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
   }
   let issuer = issuerFlag;
   if (auth0Domain !== undefined) {
-    const domain = auth0Domain.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-    if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(domain)) {
+    issuer = issuerFromAuth0Domain(auth0Domain);
+    if (issuer === undefined) {
       throw configError(
-        `--auth0-domain must be a host name such as example.eu.auth0.com, got "${auth0Domain}".`,
+        `--auth0-domain must be a host name such as example.eu.auth0.com, got "${auth0Domain}"${from('auth0Domain')}.`,
       );
     }
-    issuer = `https://${domain}/`;
   }
   if (issuer !== undefined)
     checkUrl(issuer, '--issuer', values.issuer?.source ?? values.auth0Domain?.source ?? '');

@@ -10,7 +10,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Interaction, KoaContext, Middleware, Provider } from 'oidc-provider';
+import type { Interaction, Provider } from 'oidc-provider';
 import { PAGE_CSP, consentPage, errorPage, loginPage } from './pages.js';
 
 export interface DemoUser {
@@ -20,6 +20,10 @@ export interface DemoUser {
   readonly name: string;
   readonly email: string;
 }
+
+/** Koa middleware, as the provider's `use` takes it. */
+export type Middleware = Parameters<Provider['use']>[0];
+type KoaContext = Parameters<Middleware>[0];
 
 const ROUTE = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?$/;
 const MAX_FORM_BYTES = 16 * 1024;

@@ -4,11 +4,11 @@
  * client and one demo user, so a whole login works with no account and no network.
  */
 import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Middleware } from 'oidc-provider';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import { interactionRoutes, type DemoUser } from './interactions.js';
+import { interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
 import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
 import { loadOidcProvider } from './load.js';
 import { errorPage } from './pages.js';
@@ -36,6 +36,8 @@ export interface DevProviderOptions {
   accessTokenTtl?: number;
   /** Unexpected (5xx) errors inside the provider; by default they are dropped silently. */
   onError?: (error: unknown) => void;
+  /** oidc-provider's load-time warnings (an unsupported Node.js); by default dropped. */
+  onNotice?: (message: string) => void;
 }
 
 export interface DevProvider {
@@ -68,7 +70,10 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
   // The issuer must carry the real port, so bind first and build the provider
   // after. Key generation (RSA: 50–300 ms) and loading oidc-provider overlap it.
   const server = createServer();
-  const preparing = Promise.all([generateSigningKey(), loadOidcProvider()]);
+  const preparing = Promise.all([
+    generateSigningKey(),
+    loadOidcProvider(options.onNotice ?? (() => {})),
+  ]);
   const listening = listen(server, options.port ?? 0, host);
   const [prepared, bound] = await Promise.allSettled([preparing, listening]);
   if (bound.status === 'rejected') throw bound.reason;
@@ -134,11 +139,7 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         devInteractions: { enabled: false },
         revocation: {
           enabled: true,
-          allowedPolicy: async (
-            _ctx: unknown,
-            client: { clientId: string },
-            token: { clientId: string },
-          ) => token.clientId === client.clientId,
+          allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
         },
         // On by default in v9, and then a `resource` parameter needs resource
         // server definitions; the broker sends `audience`, not `resource`.
@@ -160,20 +161,18 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         RefreshToken: 24 * 3600,
         Session: 3600,
       },
-      clientBasedCORS: (_ctx: unknown, origin: string, client: { redirectUris: string[] }) =>
-        origin !== 'null' && client.redirectUris.some((uri) => originOf(uri) === origin),
-      renderError: async (
-        ctx: { type: string; body: unknown },
-        out: { error?: string; error_description?: string },
-      ) => {
+      clientBasedCORS: (_ctx, origin, client) =>
+        origin !== 'null' && (client.redirectUris ?? []).some((uri) => originOf(uri) === origin),
+      renderError: async (ctx, out) => {
         ctx.type = 'html';
         ctx.body = errorPage(out.error ?? 'server_error', out.error_description);
       },
     });
 
-    // Having listeners keeps Koa from printing errors itself.
-    provider.on('error', report);
-    provider.on('server_error', (_ctx: unknown, error: unknown) => report(error));
+    // Having listeners keeps Koa from printing errors itself. ('error' is the
+    // Koa application's event, which the provider's typed `on` does not list.)
+    (provider as EventEmitter).on('error', report);
+    provider.on('server_error', (_ctx, error) => report(error));
     provider.use(offlineAccessAsksForConsent());
     if (options.advertiseIss === false) provider.use(withoutIssAdvertised());
     provider.use(interactionRoutes(provider, DEMO_USER, report));

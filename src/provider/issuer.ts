@@ -3,33 +3,6 @@
  * may talk to is decided here, in one place, so discovery and configuration
  * agree on it.
  */
-import { BrokerError } from '../errors.js';
-
-/**
- * `--auth0-domain DOMAIN` is shorthand for the issuer `https://DOMAIN/` (Auth0's
- * issuer identifiers end with a slash). Accepts a bare host (optionally with a
- * port) or an `https://` URL without path, query or fragment.
- */
-export function issuerFromAuth0Domain(domain: string): string {
-  const trimmed = domain.trim();
-  const url = parseLoose(trimmed);
-  if (
-    url === undefined ||
-    url.protocol !== 'https:' ||
-    url.username !== '' ||
-    url.password !== '' ||
-    (url.pathname !== '/' && url.pathname !== '') ||
-    url.search !== '' ||
-    url.hash !== '' ||
-    url.hostname === ''
-  ) {
-    throw new BrokerError(
-      'config_invalid',
-      `--auth0-domain must be a host name such as tenant.auth0.com, not ${JSON.stringify(domain)}`,
-    );
-  }
-  return `https://${url.host}/`;
-}
 
 /**
  * True for hosts that can only be this machine: 127.0.0.0/8, ::1 and the name

@@ -1,13 +1,15 @@
 /** Builds the configured flow store. The Redis store is loaded only when asked for. */
-import { BrokerError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { MemoryFlowStore } from './memory.js';
 import type { FlowStore } from './types.js';
 
+/** As loadConfig validated them (BrokerConfig's store, storeKey, storePrefix…). */
 export interface CreateStoreOptions {
+  /** "memory", or a redis:// or rediss:// URL. */
   url: string;
   ttlMs: number;
   maxFlows: number;
+  /** --store-key, 64 hex characters; loadConfig requires it with Redis. */
   key: string | undefined;
   prefix: string;
   logger: Logger;
@@ -16,18 +18,8 @@ export interface CreateStoreOptions {
 export async function createFlowStore(options: CreateStoreOptions): Promise<FlowStore> {
   if (options.url === 'memory')
     return new MemoryFlowStore({ ttlMs: options.ttlMs, maxFlows: options.maxFlows });
-  if (!/^rediss?:\/\//.test(options.url)) {
-    throw new BrokerError(
-      'config_invalid',
-      '--store must be "memory" or a redis:// or rediss:// URL.',
-    );
-  }
-  if (options.key === undefined) {
-    throw new BrokerError(
-      'config_invalid',
-      '--store-key (or PKCE_BROKER_STORE_KEY) is required with a Redis store: generate one with `openssl rand -hex 32`.',
-    );
-  }
+  // Anything else is a Redis URL with its key: loadConfig checked both, once.
+  if (options.key === undefined) throw new TypeError('A Redis store needs its --store-key.');
   // Loaded on demand: a broker on the memory store never loads the Redis client.
   const { connectRedisFlowStore } = await import('./redis.js');
   return connectRedisFlowStore({

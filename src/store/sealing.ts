@@ -28,15 +28,15 @@ function derive(master: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `pkce-broker ${purpose} v1`, 32));
 }
 
-/** `storeKeyHex`: 64 hex characters (32 bytes), as --store-key is validated. */
+/** `storeKeyHex`: 64 hex characters (32 bytes), as loadConfig validated --store-key. */
 export function createSealer(storeKeyHex: string): Sealer {
-  if (!/^[0-9a-fA-F]{64}$/.test(storeKeyHex)) {
-    throw new BrokerError(
-      'config_invalid',
-      '--store-key must be 64 hex characters (32 random bytes), e.g. from `openssl rand -hex 32`.',
-    );
-  }
   const master = Buffer.from(storeKeyHex, 'hex');
+  // A programmer guard, not the user's check (that is loadConfig's): Buffer.from
+  // silently stops at the first non-hex character, and HKDF takes a key of any
+  // length, so a bad key would seal under a weak one instead of failing.
+  if (master.length !== 32 || storeKeyHex.length !== 64) {
+    throw new RangeError('createSealer needs a 32-byte key as 64 hex characters.');
+  }
   const indexKey = derive(master, 'store index');
   const cipherKey = derive(master, 'store seal');
 
