@@ -10,6 +10,13 @@ import { describe, it } from 'node:test';
 import { summaryLines, shorten } from '../src/cli/summary.js';
 import { MODEL_SCHEMA, type PKCE } from '../src/protocol/models.js';
 import { runCli } from './support/cli.js';
+import { withoutPackage } from './support/without-package.js';
+
+interface LogLine {
+  level?: number;
+  msg?: string;
+  req?: { url?: string };
+}
 
 describe('pkce-broker demo', () => {
   it('signs in as the demo user headless and prints the summary', async () => {
@@ -36,6 +43,39 @@ describe('pkce-broker demo', () => {
     assert.match(rows.expires!, /^in 1 h \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/);
     assert.equal(rows['refresh token'], 'yes');
     assert.match(rows.tokens!, /^access \S{8}… {2}id eyJ\S{5}… {2}refresh \S{8}…$/);
+  });
+
+  it('takes the sign-in URL from its in-process broker, and keeps oidc-provider notices in the log', async () => {
+    const { code, stderr } = await runCli(['demo', '--log-level', 'debug']);
+    assert.equal(code, 0, stderr);
+    const lines = stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as LogLine);
+    const paths = lines.flatMap((line) => (line.req?.url ? [line.req.url.split('?')[0]] : []));
+    assert.ok(paths.includes('/pkce/challenge') && paths.includes('/pkce/token'), stderr);
+    // No GET /pkce/authorize-url: startBroker's openAuthorizeUrl handed the URL over directly.
+    assert.equal(paths.includes('/pkce/authorize-url'), false);
+    // oidc-provider 9 warns on a runtime older than Node 22 LTS ("Jod"): at debug in the log, not on the terminal.
+    const lts = process.release.lts;
+    if (lts === undefined || lts < 'Jod') {
+      const notice = lines.find((line) => line.msg?.startsWith('oidc-provider WARNING: '));
+      assert.match(notice?.msg ?? '', /Unsupported runtime/);
+      assert.equal(notice?.level, 20, 'debug');
+    }
+  });
+
+  it('without oidc-provider (an optional dependency) says so in one line', async () => {
+    const { code, stdout, stderr } = await runCli(['demo'], {
+      env: withoutPackage('oidc-provider'),
+    });
+    assert.equal(code, 1);
+    assert.equal(stdout, '');
+    assert.match(
+      stderr,
+      /^pkce-broker demo: The bundled provider needs the optional dependency oidc-provider, which cannot be loaded: .*\n$/,
+    );
+    assert.equal(stderr.split('\n').length, 2);
   });
 
   it('fails with one line and a nonzero exit when a step fails (its port is taken)', async () => {

@@ -8,12 +8,25 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { signIn } from '../src/cli/sign-in.js';
 import { scriptedLogin } from '../src/devprovider/login.js';
 import { startDevProvider } from '../src/devprovider/provider.js';
 import type { PKCE } from '../src/protocol/models.js';
 import { emptyDir, runCli, startCli } from './support/cli.js';
 import { postJson, startStack, type Stack } from './support/stack.js';
 import { startUrlHook } from './support/url-hook.js';
+import { withoutPackage } from './support/without-package.js';
+
+/** The paths of the requests a broker logged as completed (its log at debug, one JSON object a line). */
+function requestPaths(log: string): string[] {
+  return log
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .flatMap((line) => {
+      const url = (JSON.parse(line) as { req?: { url?: unknown } }).req?.url;
+      return typeof url === 'string' ? [url.split('?')[0]!] : [];
+    });
+}
 
 const WAITING = 'Waiting for you to finish in the browser… (Ctrl-C to cancel)';
 
@@ -119,6 +132,34 @@ describe('pkce-broker login against a running broker', () => {
     assert.equal(gone.status, 404);
   });
 
+  it('sends the verifier of its challenge with the code (the flow is its own)', async () => {
+    const sent = new Map<string, unknown>();
+    let challenged: PKCE['challenge'];
+    const watching: typeof fetch = async (input, init) => {
+      const path = new URL(String(input)).pathname;
+      if (typeof init?.body === 'string') sent.set(path, JSON.parse(init.body));
+      const response = await fetch(input, init);
+      if (path === '/pkce/challenge')
+        challenged = ((await response.clone().json()) as PKCE).challenge;
+      return response;
+    };
+    const answer = await signIn({
+      broker: stack.broker.url,
+      fetch: watching,
+      async onAuthorizeUrl(url, signal) {
+        assert.equal(url.href, (await stack.nextAuthorizeUrl()).href);
+        await scriptedLogin(url, { signal });
+      },
+    });
+    assert.ok(answer.auth0?.oAuth.token?.access_token);
+    assert.ok(challenged?.verifier);
+    assert.deepEqual(sent.get('/pkce/token'), {
+      grant_type: 'authorization_code',
+      code: (sent.get('/pkce/token') as { code: string }).code,
+      code_verifier: challenged.verifier,
+    });
+  });
+
   it('says in one line when there is no broker to talk to', async () => {
     const closed = await startStack({ logLevel: 'silent' });
     const url = closed.broker.url;
@@ -137,17 +178,23 @@ describe('pkce-broker login with a broker of its own', () => {
     const provider = await startDevProvider({});
     const hook = await startUrlHook();
     try {
-      const login = startCli([
-        'login',
-        '--issuer',
-        provider.issuer,
-        '--client-id',
-        provider.clientId,
-        '--port',
-        '0',
-        '--open',
-        hook.openCommand,
-      ]);
+      // Without oidc-provider (an optional dependency): login and serve never load it.
+      const login = startCli(
+        [
+          'login',
+          '--issuer',
+          provider.issuer,
+          '--client-id',
+          provider.clientId,
+          '--port',
+          '0',
+          '--open',
+          hook.openCommand,
+          '--log-level',
+          'debug',
+        ],
+        { env: withoutPackage('oidc-provider') },
+      );
       const opened = await hook.next();
       // The broker's port is chosen at start; the provider learns its callback now.
       provider.setRedirectUris([opened.searchParams.get('redirect_uri')!]);
@@ -156,6 +203,10 @@ describe('pkce-broker login with a broker of its own', () => {
       const { code, stdout, stderr } = await login.exited;
       assert.equal(code, 0, stderr);
       assert.ok(stderr.includes(opened.href));
+      // Its own broker hands it the URL in-process (startBroker's openAuthorizeUrl): nothing asks over HTTP.
+      const paths = requestPaths(stderr);
+      assert.ok(paths.includes('/pkce/token'), stderr);
+      assert.equal(paths.includes('/pkce/authorize-url'), false);
       assert.match(stdout, /^Signed in as Demo User in /);
       assert.match(
         stdout,

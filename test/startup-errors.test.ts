@@ -11,6 +11,8 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
+import { BrokerError, ERROR_STATUS, STARTUP_EXIT_CODE } from '../src/errors.js';
+import { toProblem } from '../src/http/problem.js';
 import { emptyDir, runCli, type CliOptions, type CliResult } from './support/cli.js';
 
 /** Runs `serve` and checks the shape every start-up error shares; returns the line. */
@@ -175,5 +177,22 @@ describe('start-up errors of pkce-broker serve', () => {
   it('an unknown option', async () => {
     const line = await serveFails(['--prot', '3000'], 2);
     assert.match(line, /^Unknown option '--prot'.* Run with --help to see the options\.$/);
+  });
+});
+
+describe('start-up faults are no HTTP answers', () => {
+  it('have an exit code each (2: fix the options, 1: the rest) and no HTTP status', () => {
+    assert.deepEqual(STARTUP_EXIT_CODE, { config_invalid: 2, startup_failed: 1 });
+    for (const code of Object.keys(STARTUP_EXIT_CODE)) assert.equal(code in ERROR_STATUS, false);
+    assert.ok(Object.values(ERROR_STATUS).every((status) => status >= 400 && status <= 599));
+  });
+
+  it('one that reaches the problem renderer anyway is a 500 that shows nothing of it', () => {
+    for (const code of ['config_invalid', 'startup_failed'] as const) {
+      const problem = toProblem(new BrokerError(code, 'Cannot reach Redis at redis://10.0.0.1'));
+      assert.equal(problem.status, 500, code);
+      assert.equal(problem.title, 'Internal Server Error');
+      assert.equal(problem.detail, 'The broker failed to handle this request.');
+    }
   });
 });
