@@ -40,7 +40,10 @@ export function parseArguments(argv: readonly string[], specs: readonly OptionSp
       },
     });
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? 'Invalid arguments.';
+    const message = ((error as Error).message.split('\n')[0] ?? 'Invalid arguments').replace(
+      /([^.])$/,
+      '$1.',
+    );
     throw new BrokerError('config_invalid', `${message} Run with --help to see the options.`);
   }
   const values = parsed.values as Record<string, RawValue | undefined>;
