@@ -2,6 +2,20 @@
  * Small helpers shared by discovery and the provider client: how a failed
  * request is described, and how provider text is made safe to show.
  */
+import { BrokerError } from '../errors.js';
+
+/**
+ * A BrokerError raised inside a library call (e.g. by the body cap while
+ * oauth4webapi or jose read a body) and wrapped by it as the cause of its own error.
+ */
+export function brokerErrorIn(err: unknown): BrokerError | undefined {
+  for (let current = err, depth = 0; depth < 5; current = (current as Error).cause, depth++) {
+    if (current instanceof BrokerError) return current;
+    if (!(current instanceof Error)) return undefined;
+  }
+  return undefined;
+}
+
 export function isTimeout(err: unknown): boolean {
   for (
     let current = err, depth = 0;

@@ -12,6 +12,7 @@ import * as oauth from 'oauth4webapi';
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
 import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
+import { limitBodies } from './body-limit.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
 import {
   contentType,
@@ -68,9 +69,11 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
 
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const issuerUrl = new URL(config.issuer);
-  const requestOptions = buildRequestOptions(config.fetch, issuerUrl, timeoutMs);
+  // One capped transport for everything read from the provider: oauth4webapi's requests and jose's JWKS.
+  const transport = limitBodies(config.fetch ?? ((input, init) => fetch(input, init)));
+  const requestOptions = buildRequestOptions(transport, issuerUrl, timeoutMs);
   const as = await discover(config.issuer, issuerUrl, requestOptions, timeoutMs);
-  return new OidcProvider(config, as, requestOptions, timeoutMs);
+  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
 }
 
 class OidcProvider implements IdentityProvider {
@@ -97,6 +100,7 @@ class OidcProvider implements IdentityProvider {
   constructor(
     config: ProviderConfig,
     as: oauth.AuthorizationServer,
+    transport: typeof fetch,
     options: RequestOptions,
     timeoutMs: number,
   ) {
@@ -123,7 +127,7 @@ class OidcProvider implements IdentityProvider {
 
     this.#jwksUri = new URL(as.jwks_uri as string);
     this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
-    this.#transport = config.fetch ?? fetch;
+    this.#transport = transport;
     this.#algorithms = expectedAlgorithms({ metadata: this.metadata });
   }
 
