@@ -21,6 +21,7 @@ import {
   isRecord,
   isTimeout,
   networkReason,
+  oauthErrorCode,
   oauthErrorOf,
   parseJson,
   sanitize,
@@ -159,11 +160,7 @@ class OidcProvider implements IdentityProvider {
     try {
       validated = oauth.validateAuthResponse(this.#as, this.#client, params, expectedState);
     } catch (err) {
-      if (err instanceof oauth.AuthorizationResponseError) {
-        return err.error_description === undefined
-          ? { ok: false, kind: 'denied', error: err.error }
-          : { ok: false, kind: 'denied', error: err.error, description: err.error_description };
-      }
+      if (err instanceof oauth.AuthorizationResponseError) return providerRefusal(err);
       return {
         ok: false,
         kind: 'invalid',
@@ -385,10 +382,7 @@ class OidcProvider implements IdentityProvider {
       return new BrokerError(
         'provider_error',
         `The identity provider answered ${status} to the ${label}: ${sanitize(err.error)}${description}`,
-        {
-          oauthError: err.error,
-          cause: err,
-        },
+        { oauthError: oauthErrorCode(err.error), cause: err },
       );
     }
     if (err instanceof oauth.WWWAuthenticateChallengeError) {
@@ -397,7 +391,7 @@ class OidcProvider implements IdentityProvider {
       return new BrokerError(
         'provider_error',
         `The identity provider answered ${status} to the ${label} with an authentication challenge${error === undefined ? '' : ` (${sanitize(error)})`}`,
-        error === undefined ? { cause: err } : { oauthError: error, cause: err },
+        error === undefined ? { cause: err } : { oauthError: oauthErrorCode(error), cause: err },
       );
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -458,6 +452,19 @@ function tokenSet(
   if (json.id_token !== undefined) set.id_token = json.id_token;
   if (claims !== undefined) set.claims = claims;
   return set;
+}
+
+/**
+ * The callback's `error=`: anyone holding the state can send one, and its text
+ * reaches the app, the callback page and the log, so the code is checked and
+ * the description made one short printable line here, before the flow stores them.
+ */
+function providerRefusal(err: oauth.AuthorizationResponseError): CallbackCheck {
+  const error = oauthErrorCode(err.error);
+  const description = sanitize(err.error_description ?? '');
+  return description === ''
+    ? { ok: false, kind: 'denied', error }
+    : { ok: false, kind: 'denied', error, description };
 }
 
 /** A short, human reason for a failed authorization response validation (no parameter values). */
