@@ -7,11 +7,13 @@
  * idempotent (discovery, JWKS), and the broker must keep serving.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
+import { Readable, Writable, pipeline } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { startBroker, type RunningBroker } from '../src/broker.js';
 import { loadConfig } from '../src/config/load.js';
@@ -21,7 +23,21 @@ import type { PKCE } from '../src/protocol/models.js';
 import { discoverProvider } from '../src/provider/oidc.js';
 import { postJson, urlQueue } from './support/stack.js';
 
-type Fault = 'ok' | '500' | 'broken-json' | 'wrong-type' | 'hang' | '500-once';
+type Fault = 'ok' | '500' | 'broken-json' | 'wrong-type' | 'hang' | '500-once' | Flood;
+/** 128 MiB of JSON-looking body: `huge` chunked (no Content-Length), `huge-declared` announced by one. */
+type Flood = 'huge' | 'huge-declared';
+const FLOOD_BYTES = 128 * 1024 * 1024;
+const FLOOD_CHUNK = Buffer.alloc(64 * 1024, 'a');
+
+/** What the provider saw of one flood it sent. */
+interface FloodRecord {
+  /** Bytes handed to the socket before it closed. */
+  written: number;
+  /** Whether all FLOOD_BYTES went out. */
+  finished: boolean;
+  /** Settles when the response is over, finished or not. */
+  closed: Promise<void>;
+}
 const CLIENT_ID = 'fault-client';
 const TIMEOUT_MS = 400;
 
@@ -50,6 +66,8 @@ class FaultyProvider {
   published: SigningKey[] = [];
   /** The nonce of the last authorize URL, for the next ID token. */
   nonce = '';
+  /** Every flood sent, in order. */
+  floods: FloodRecord[] = [];
   #server!: Server;
 
   async start(): Promise<void> {
@@ -68,6 +86,7 @@ class FaultyProvider {
   reset(): void {
     this.faults = { discovery: 'ok', token: 'ok', jwks: 'ok' };
     this.counts = { discovery: 0, token: 0, jwks: 0 };
+    this.floods = [];
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -141,7 +160,44 @@ class FaultyProvider {
         return;
       case 'ok':
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body()));
+        return;
+      case 'huge':
+      case 'huge-declared':
+        return this.#flood(res, fault === 'huge-declared');
     }
+  }
+
+  /**
+   * 128 MiB generated as it is sent, never held: the same 64 KiB chunk again
+   * and again, pulled only as fast as the socket drains. pipeline() destroys
+   * the generator when the client hangs up, so the provider stops writing.
+   */
+  #flood(res: ServerResponse, declareLength: boolean): void {
+    let closed!: () => void;
+    const record: FloodRecord = {
+      written: 0,
+      finished: false,
+      closed: new Promise<void>((resolve) => (closed = resolve)),
+    };
+    this.floods.push(record);
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      ...(declareLength && { 'content-length': String(FLOOD_BYTES) }),
+    });
+    function* body(): Generator<Buffer> {
+      yield Buffer.from('{"access_token":"');
+      record.written += 17;
+      while (record.written + FLOOD_CHUNK.length <= FLOOD_BYTES) {
+        yield FLOOD_CHUNK;
+        record.written += FLOOD_CHUNK.length;
+      }
+      const rest = FLOOD_BYTES - record.written;
+      yield Buffer.alloc(rest, 'a');
+      record.written += rest;
+    }
+    res.on('finish', () => (record.finished = true));
+    res.on('close', () => closed());
+    pipeline(Readable.from(body(), { objectMode: false }), res, () => undefined);
   }
 }
 
@@ -153,11 +209,15 @@ interface Broker {
   receivedCode(): Promise<string>;
 }
 
-async function startFaultBroker(fake: FaultyProvider, jwksCooldownMs: number): Promise<Broker> {
+async function startFaultBroker(
+  fake: FaultyProvider,
+  jwksCooldownMs: number,
+  timeoutMs = TIMEOUT_MS,
+): Promise<Broker> {
   const provider = await discoverProvider({
     issuer: fake.issuer,
     clientId: CLIENT_ID,
-    timeoutMs: TIMEOUT_MS,
+    timeoutMs,
     jwksCooldownMs,
   });
   const logs: string[] = [];
@@ -446,5 +506,147 @@ describe('provider faults at discovery', () => {
     });
     assert.equal(provider.issuer, fake.issuer);
     assert.equal(fake.counts.discovery, 2);
+  });
+});
+
+/**
+ * Samples the process's resident memory every millisecond from a worker
+ * thread, so that a peak during synchronous work on the main thread (joining
+ * and parsing a huge body) is seen too.
+ */
+const RSS_SAMPLER = `
+const { parentPort } = require('node:worker_threads');
+let peak = process.memoryUsage.rss();
+const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 1);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  parentPort.postMessage(Math.max(peak, process.memoryUsage.rss()));
+});
+parentPort.postMessage('ready');
+`;
+
+/** Runs `work` and returns how far the process's resident memory rose above where it started, at its peak. */
+async function rssGrowth<T>(work: () => Promise<T>): Promise<{ result: T; growth: number }> {
+  const sampler = new Worker(RSS_SAMPLER, { eval: true });
+  try {
+    await once(sampler, 'message');
+    const start = process.memoryUsage.rss();
+    const result = await work();
+    sampler.postMessage('stop');
+    const [peak] = (await once(sampler, 'message')) as [number];
+    return { result, growth: peak - start };
+  } finally {
+    await sampler.terminate();
+  }
+}
+
+const MiB = 1024 * 1024;
+/** The cap is 1 MiB; what the provider manages to write past it sits in socket buffers, a few MiB at most. */
+const WRITTEN_BOUND = 32 * MiB;
+const TOO_LARGE = /is larger than the 1 MiB the broker accepts/;
+
+/** The provider saw its flood cut short: the broker hung up long before 128 MiB. */
+async function assertCutShort(fake: FaultyProvider): Promise<void> {
+  assert.equal(fake.floods.length, 1);
+  const [flood] = fake.floods as [FloodRecord];
+  await flood.closed;
+  assert.equal(flood.finished, false, 'the provider wrote all 128 MiB');
+  assert.ok(
+    flood.written < WRITTEN_BOUND,
+    `the provider wrote ${Math.round(flood.written / MiB)} MiB before the broker hung up`,
+  );
+}
+
+describe('provider answers too large to read (128 MiB)', () => {
+  const fake = new FaultyProvider();
+  // A timeout far above what reading 128 MiB on loopback takes: the cap, not the clock, must stop the read.
+  const PATIENT_MS = 60_000;
+  let b: Broker;
+  before(async () => {
+    await fake.start();
+    b = await startFaultBroker(fake, 5_000, PATIENT_MS);
+  });
+  after(async () => {
+    await b.broker.close();
+    await fake.close();
+  });
+
+  function assertTooLarge(answer: Timed, endpoint: string): void {
+    assert.equal(answer.response.status, 502, JSON.stringify(answer.problem));
+    assert.match(answer.response.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    assert.equal(answer.problem.code, 'provider_error');
+    assert.match(String(answer.problem.detail), TOO_LARGE);
+    assert.ok(
+      String(answer.problem.detail).includes(`${fake.issuer}${endpoint}`),
+      `${String(answer.problem.detail)} does not name ${endpoint}`,
+    );
+  }
+
+  for (const flood of ['huge', 'huge-declared'] as const) {
+    const how = flood === 'huge' ? 'chunked, no Content-Length' : 'Content-Length: 128 MiB';
+    it(`token answer of 128 MiB (${how}): 502, memory bounded, the provider cut short`, async () => {
+      fake.reset();
+      const received = await b.receivedCode();
+      fake.faults.token = flood;
+      const { result: answer, growth } = await rssGrowth(() =>
+        timed(b.api('/pkce/token', postJson({ grant_type: 'authorization_code', code: received }))),
+      );
+      assertTooLarge(answer, '/token');
+      assert.ok(growth < 64 * MiB, `memory grew by ${Math.round(growth / MiB)} MiB`);
+      await assertCutShort(fake);
+      assert.equal((await b.api('/healthz')).status, 200);
+    });
+  }
+
+  it('refresh answer of 128 MiB: 502, the provider cut short', async () => {
+    fake.reset();
+    fake.faults.token = 'huge';
+    const answer = await timed(
+      b.api('/pkce/token', postJson({ grant_type: 'refresh_token', code: 'a-refresh-token' })),
+    );
+    assertTooLarge(answer, '/token');
+    await assertCutShort(fake);
+  });
+
+  it('JWKS of 128 MiB: 502, fetched once, memory bounded, the provider cut short', async () => {
+    fake.reset();
+    // A fresh broker: the JWKS is fetched on its first exchange.
+    const fresh = await startFaultBroker(fake, 5_000, PATIENT_MS);
+    try {
+      const received = await fresh.receivedCode();
+      fake.faults.jwks = 'huge';
+      const { result: answer, growth } = await rssGrowth(() =>
+        timed(
+          fresh.api('/pkce/token', postJson({ grant_type: 'authorization_code', code: received })),
+        ),
+      );
+      assertTooLarge(answer, '/jwks');
+      assert.ok(growth < 64 * MiB, `memory grew by ${Math.round(growth / MiB)} MiB`);
+      // A provider fault, not a transport one: not retried.
+      assert.equal(fake.counts.jwks, 1);
+      await assertCutShort(fake);
+    } finally {
+      await fresh.broker.close();
+    }
+  });
+
+  it('discovery document of 128 MiB: startup_failed naming it and the cap, memory bounded, the provider cut short', async () => {
+    fake.reset();
+    fake.faults.discovery = 'huge';
+    const { result: error, growth } = await rssGrowth(() =>
+      discoverProvider({ issuer: fake.issuer, clientId: CLIENT_ID, timeoutMs: PATIENT_MS }).then(
+        () => assert.fail('discovery succeeded'),
+        (err: unknown) => err,
+      ),
+    );
+    assert.ok(error instanceof BrokerError, String(error));
+    assert.equal(error.code, 'startup_failed');
+    assert.match(error.message, TOO_LARGE);
+    assert.ok(error.message.includes(`${fake.issuer}/.well-known/openid-configuration`));
+    // Translated by type: the cap's own provider_error is the cause.
+    assert.ok(error.cause instanceof BrokerError && error.cause.code === 'provider_error');
+    assert.ok(growth < 64 * MiB, `memory grew by ${Math.round(growth / MiB)} MiB`);
+    assert.equal(fake.counts.discovery, 1);
+    await assertCutShort(fake);
   });
 });

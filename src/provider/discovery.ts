@@ -7,6 +7,7 @@
 import * as oauth from 'oauth4webapi';
 import { BrokerError } from '../errors.js';
 import {
+  brokerErrorIn,
   contentType,
   formatSeconds,
   isTimeout,
@@ -25,15 +26,17 @@ const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_ur
 
 export type RequestOptions = oauth.HttpRequestOptions<'GET' | 'POST', URLSearchParams | undefined>;
 
-/** Options of every oauth4webapi request: a timeout each, the transport, http only where allowed. */
+/**
+ * Options of every oauth4webapi request: a timeout each, the transport (whose
+ * bodies the caller has capped with limitBodies), http only where allowed.
+ */
 export function buildRequestOptions(
-  transport: typeof fetch | undefined,
+  transport: typeof fetch,
   issuerUrl: URL,
   timeoutMs: number,
 ): RequestOptions {
   const options: RequestOptions = { signal: () => AbortSignal.timeout(timeoutMs) };
-  if (transport !== undefined)
-    options[oauth.customFetch] = (url, init) => transport(url, init as RequestInit);
+  options[oauth.customFetch] = (url, init) => transport(url, init as RequestInit);
   // oauth4webapi refuses http:// unless told; issuerProblem() has already limited http to loopback.
   if (issuerUrl.protocol === 'http:') options[oauth.allowInsecureRequests] = true;
   return options;
@@ -157,6 +160,10 @@ export async function fetchDiscovery(
 }
 
 export function discoveryError(err: unknown, issuer: string, where: string): BrokerError {
+  // The body cap (limitBodies) fails the read with a BrokerError, which oauth4webapi wraps as a parse error.
+  const fault = brokerErrorIn(err);
+  if (fault !== undefined)
+    return new BrokerError('startup_failed', fault.message, { cause: fault });
   const code = err instanceof oauth.OperationProcessingError ? err.code : undefined;
   switch (code) {
     case oauth.PARSE_ERROR:

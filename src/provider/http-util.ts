@@ -2,6 +2,20 @@
  * Small helpers shared by discovery and the provider client: how a failed
  * request is described, and how provider text is made safe to show.
  */
+import { BrokerError } from '../errors.js';
+
+/**
+ * A BrokerError raised inside a library call (e.g. by the body cap while
+ * oauth4webapi or jose read a body) and wrapped by it as the cause of its own error.
+ */
+export function brokerErrorIn(err: unknown): BrokerError | undefined {
+  for (let current = err, depth = 0; depth < 5; current = (current as Error).cause, depth++) {
+    if (current instanceof BrokerError) return current;
+    if (!(current instanceof Error)) return undefined;
+  }
+  return undefined;
+}
+
 export function isTimeout(err: unknown): boolean {
   for (
     let current = err, depth = 0;
@@ -57,15 +71,45 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 
 export function oauthErrorOf(body: unknown): string | undefined {
   return isRecord(body) && typeof body['error'] === 'string' && body['error'] !== ''
-    ? sanitize(body['error'])
+    ? oauthErrorCode(body['error'])
     : undefined;
 }
 
-/** Provider text goes into messages: keep it one short printable line. */
+/** What an unusable provider `error` becomes: the provider failed in a way it did not name. */
+const UNNAMED_PROVIDER_ERROR = 'server_error';
+
+/**
+ * Every code of RFC 6749 (§4.1.2.1, §5.2), OIDC Core §3.1.2.6 and the IANA
+ * OAuth Extensions Error registry has this shape. RFC 6749's syntax also allows
+ * spaces, `<`, quotes and any length, which no real code uses.
+ */
+const OAUTH_ERROR_CODE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * A provider's OAuth `error` as the broker passes it on. Unknown codes of
+ * that shape are kept: providers send extension codes an app can act on
+ * (`org_internal`, `user_cancelled_authorize`, RFC 8707 `invalid_target`), and
+ * replacing them would call a policy refusal a server fault. Anything else
+ * becomes `server_error`.
+ */
+export function oauthErrorCode(value: string): string {
+  return OAUTH_ERROR_CODE.test(value) ? value : UNNAMED_PROVIDER_ERROR;
+}
+
+/** Whitespace, controls (C0, DEL, C1: ESC of ANSI sequences, NEL), format characters (bidi overrides) and lone surrogates. */
+const UNSHOWABLE = /[\s\p{Z}\p{Cc}\p{Cf}\p{Cs}]+/gu;
+const MAX_TEXT_CHARS = 300;
+
+/**
+ * Provider text goes into messages, problems and the callback page: one
+ * printable line of at most 300 characters (code points), "…" included.
+ */
 export function sanitize(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+  const line = text.replace(UNSHOWABLE, ' ').trim();
+  if (line.length <= MAX_TEXT_CHARS) return line;
+  // 2 × 301 UTF-16 units hold at least 301 code points: enough to tell, without splitting the whole text.
+  const chars = Array.from(line.slice(0, (MAX_TEXT_CHARS + 1) * 2));
+  return chars.length > MAX_TEXT_CHARS ? `${chars.slice(0, MAX_TEXT_CHARS - 1).join('')}…` : line;
 }
 
 export function parseUrl(value: string): URL | undefined {

@@ -10,6 +10,7 @@ import { compactVerify, decodeProtectedHeader, errors } from 'jose';
 import type { JWTVerifyGetKey, ProtectedHeaderParameters } from 'jose';
 import { BrokerError } from '../errors.js';
 import { constantTimeEqual } from '../protocol/pkce.js';
+import { brokerErrorIn } from './http-util.js';
 import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
 import type { IdTokenClaims } from './types.js';
 
@@ -111,7 +112,9 @@ export async function validateIdToken(
 }
 
 function keyOrSignatureError(cause: unknown, header: ProtectedHeaderParameters): BrokerError {
-  if (cause instanceof BrokerError) return cause;
+  // Ours, possibly wrapped by jose: e.g. the body cap failing its read of the JWKS.
+  const ours = brokerErrorIn(cause);
+  if (ours !== undefined) return ours;
   if (cause instanceof errors.JWSSignatureVerificationFailed)
     return invalid("the signature does not verify with the provider's keys", cause);
   if (cause instanceof errors.JWKSNoMatchingKey) {

@@ -12,6 +12,7 @@ import * as oauth from 'oauth4webapi';
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
 import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
+import { limitBodies } from './body-limit.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
 import {
   contentType,
@@ -20,6 +21,7 @@ import {
   isRecord,
   isTimeout,
   networkReason,
+  oauthErrorCode,
   oauthErrorOf,
   parseJson,
   sanitize,
@@ -68,9 +70,11 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
 
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const issuerUrl = new URL(config.issuer);
-  const requestOptions = buildRequestOptions(config.fetch, issuerUrl, timeoutMs);
+  // One capped transport for everything read from the provider: oauth4webapi's requests and jose's JWKS.
+  const transport = limitBodies(config.fetch ?? ((input, init) => fetch(input, init)));
+  const requestOptions = buildRequestOptions(transport, issuerUrl, timeoutMs);
   const as = await discover(config.issuer, issuerUrl, requestOptions, timeoutMs);
-  return new OidcProvider(config, as, requestOptions, timeoutMs);
+  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
 }
 
 class OidcProvider implements IdentityProvider {
@@ -97,6 +101,7 @@ class OidcProvider implements IdentityProvider {
   constructor(
     config: ProviderConfig,
     as: oauth.AuthorizationServer,
+    transport: typeof fetch,
     options: RequestOptions,
     timeoutMs: number,
   ) {
@@ -123,7 +128,7 @@ class OidcProvider implements IdentityProvider {
 
     this.#jwksUri = new URL(as.jwks_uri as string);
     this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
-    this.#transport = config.fetch ?? fetch;
+    this.#transport = transport;
     this.#algorithms = expectedAlgorithms({ metadata: this.metadata });
   }
 
@@ -155,11 +160,7 @@ class OidcProvider implements IdentityProvider {
     try {
       validated = oauth.validateAuthResponse(this.#as, this.#client, params, expectedState);
     } catch (err) {
-      if (err instanceof oauth.AuthorizationResponseError) {
-        return err.error_description === undefined
-          ? { ok: false, kind: 'denied', error: err.error }
-          : { ok: false, kind: 'denied', error: err.error, description: err.error_description };
-      }
+      if (err instanceof oauth.AuthorizationResponseError) return providerRefusal(err);
       return {
         ok: false,
         kind: 'invalid',
@@ -381,10 +382,7 @@ class OidcProvider implements IdentityProvider {
       return new BrokerError(
         'provider_error',
         `The identity provider answered ${status} to the ${label}: ${sanitize(err.error)}${description}`,
-        {
-          oauthError: err.error,
-          cause: err,
-        },
+        { oauthError: oauthErrorCode(err.error), cause: err },
       );
     }
     if (err instanceof oauth.WWWAuthenticateChallengeError) {
@@ -393,7 +391,7 @@ class OidcProvider implements IdentityProvider {
       return new BrokerError(
         'provider_error',
         `The identity provider answered ${status} to the ${label} with an authentication challenge${error === undefined ? '' : ` (${sanitize(error)})`}`,
-        error === undefined ? { cause: err } : { oauthError: error, cause: err },
+        error === undefined ? { cause: err } : { oauthError: oauthErrorCode(error), cause: err },
       );
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -454,6 +452,19 @@ function tokenSet(
   if (json.id_token !== undefined) set.id_token = json.id_token;
   if (claims !== undefined) set.claims = claims;
   return set;
+}
+
+/**
+ * The callback's `error=`: anyone holding the state can send one, and its text
+ * reaches the app, the callback page and the log, so the code is checked and
+ * the description made one short printable line here, before the flow stores them.
+ */
+function providerRefusal(err: oauth.AuthorizationResponseError): CallbackCheck {
+  const error = oauthErrorCode(err.error);
+  const description = sanitize(err.error_description ?? '');
+  return description === ''
+    ? { ok: false, kind: 'denied', error }
+    : { ok: false, kind: 'denied', error, description };
 }
 
 /** A short, human reason for a failed authorization response validation (no parameter values). */

@@ -58,7 +58,9 @@ export type CallbackCheck =
       ok: false;
       /** `denied`: the provider sent `error=` (user or policy); `invalid`: the response failed validation. */
       kind: 'denied' | 'invalid';
+      /** An OAuth error code safe to pass on (oauthErrorCode: the provider's if well-formed, else `server_error`). */
       error: string;
+      /** One printable line of at most 300 characters (sanitize); absent when the provider sent none. */
       description?: string;
     };
 

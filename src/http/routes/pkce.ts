@@ -22,9 +22,11 @@ const callbackParams = {
     code: { type: 'string', maxLength: 4096 },
     state: { type: 'string', maxLength: 1024 },
     iss: { type: 'string', maxLength: 2048 },
-    error: { type: 'string', maxLength: 256 },
-    error_description: { type: 'string', maxLength: 2048 },
-    error_uri: { type: 'string', maxLength: 2048 },
+    // No maxLength on the provider's error text: refusing it here would leave the flow, and its waiting app,
+    // pending until the timeout. The body limit bounds it, and checkCallback (src/provider) cleans it.
+    error: { type: 'string' },
+    error_description: { type: 'string' },
+    error_uri: { type: 'string' },
     // The official client sends `schema` as the string "[object Blob]": accepted and ignored.
     schema: {},
   },
