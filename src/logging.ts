@@ -2,7 +2,9 @@
  * The logger, with redaction at the logger itself: whatever a module logs,
  * secrets (verifiers, codes, tokens, states, nonces, app IDs, credentials)
  * never reach the output. Three layers: field paths, a request serializer
- * that scrubs query strings, and a last pass over each written line.
+ * that scrubs query strings, and a last pass over each written line. What a
+ * secret is and how it is hidden is redact.ts's; this module applies it, and
+ * cuts long URLs and messages first (an attacker picks the request path).
  */
 import {
   destination as pinoDestination,
@@ -11,70 +13,35 @@ import {
   type DestinationStream,
   type Logger,
 } from 'pino';
+import { REDACTED, SECRET_NAMES, scrubText, truncateForLog } from './redact.js';
 
 export type { Logger } from 'pino';
 
-/** Names whose values are secret wherever they appear: JSON keys, query or form parameters. */
-export const SECRET_NAMES = [
-  'code',
-  'code_verifier',
-  'verifier',
-  'state',
-  'nonce',
-  'access_token',
-  'refresh_token',
-  'id_token',
-  'token',
-  'client_secret',
-  'password',
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'x-application-id',
-  'storeKey',
-  'store_key',
-  // camelCase spellings of the same values, as internal objects carry them
-  'codeVerifier',
-  'accessToken',
-  'refreshToken',
-  'idToken',
-  'clientSecret',
-  'client_assertion',
-  'proxy-authorization',
-  'x-api-key',
-  'api_key',
-  'apiKey',
-] as const;
+/** Longest request URL a log line shows; longer ones are cut before they are scrubbed. */
+export const MAX_LOGGED_URL = 2 * 1024;
+/** Longest message (or error message, or stack line) a log line shows. */
+export const MAX_LOGGED_MESSAGE = 4 * 1024;
+/** Longest error stack a log line shows, all lines together. */
+const MAX_LOGGED_STACK = 16 * 1024;
 
-const REDACTED = '[redacted]';
+/** Kept for the callers that import it from the logger; the rule lives in redact.ts. */
 
-const namesPattern = SECRET_NAMES.map((n) => n.replace(/[-_]/g, '[-_]')).join('|');
-/** `name=value` in query strings and form bodies. */
-const PARAM_PATTERN = new RegExp(`([?&;\\s"]|^)(${namesPattern})=([^&#"\\s\\\\]*)`, 'gi');
-/** `"name":"value"` in serialised JSON, at any depth. */
-const JSON_PATTERN = new RegExp(`("(?:${namesPattern})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'gi');
-/** The same inside a JSON string that holds JSON (`\"code\":\"…\"`), e.g. a body quoted in a message. */
-const ESCAPED_JSON_PATTERN = new RegExp(
-  `(\\\\"(?:${namesPattern})\\\\"\\s*:\\s*)\\\\"(?:(?!\\\\").)*\\\\"`,
-  'gi',
-);
-/** Compact JWS/JWE anywhere (access and ID tokens). */
-const JWT_PATTERN = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
-/** Credentials in HTTP authentication syntax, e.g. a header quoted in an error message. */
-const AUTH_SCHEME_PATTERN = /\b(Bearer|Basic|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}/g;
-
-export function scrubText(text: string): string {
-  return text
-    .replace(JWT_PATTERN, REDACTED)
-    .replace(AUTH_SCHEME_PATTERN, `$1 ${REDACTED}`)
-    .replace(JSON_PATTERN, `$1"${REDACTED}"`)
-    .replace(ESCAPED_JSON_PATTERN, `$1\\"${REDACTED}\\"`)
-    .replace(PARAM_PATTERN, `$1$2=${REDACTED}`);
+function truncateStack(stack: string): string {
+  if (stack.length <= MAX_LOGGED_MESSAGE) return stack;
+  // Line by line: a long message in the first line must not push the frames out.
+  const lines = stack.split('\n').map((line) => truncateForLog(line, MAX_LOGGED_MESSAGE));
+  return truncateForLog(lines.join('\n'), MAX_LOGGED_STACK);
 }
 
-/** A URL with the values of secret query parameters replaced. */
-export function redactUrlSecrets(url: string): string {
-  return scrubText(url);
+/** pino's error serializer, with message and stack cut to size (scrubbed later, with the line). */
+function serializeError(error: unknown): unknown {
+  const serialized = stdSerializers.err(error as Error) as unknown;
+  if (typeof serialized !== 'object' || serialized === null) return serialized;
+  const fields = serialized as { message?: unknown; stack?: unknown };
+  if (typeof fields.message === 'string')
+    fields.message = truncateForLog(fields.message, MAX_LOGGED_MESSAGE);
+  if (typeof fields.stack === 'string') fields.stack = truncateStack(fields.stack);
+  return serialized;
 }
 
 interface RequestLike {
@@ -111,14 +78,34 @@ export function createLogger(options: LoggerOptions): Logger {
         req(req: RequestLike) {
           return {
             method: req.method,
-            url: req.url === undefined ? undefined : redactUrlSecrets(req.url),
+            url:
+              req.url === undefined
+                ? undefined
+                : scrubText(truncateForLog(req.url, MAX_LOGGED_URL)),
             host: req.headers?.host,
             remoteAddress: req.socket?.remoteAddress,
           };
         },
-        err: stdSerializers.err,
+        err: serializeError,
       },
       hooks: {
+        // Messages are cut before they are formatted; the whole line is scrubbed as it is written.
+        logMethod(args, method) {
+          // log.error(err) with no message of its own uses err.message as the message.
+          const [first] = args as unknown[];
+          if (
+            args.length === 1 &&
+            first instanceof Error &&
+            first.message.length > MAX_LOGGED_MESSAGE
+          )
+            (args as unknown[]).push(first.message);
+          for (let i = 0; i < args.length; i++) {
+            const arg: unknown = args[i];
+            if (typeof arg === 'string' && arg.length > MAX_LOGGED_MESSAGE)
+              (args as unknown[])[i] = truncateForLog(arg, MAX_LOGGED_MESSAGE);
+          }
+          method.apply(this, args);
+        },
         streamWrite: scrubText,
       },
     },

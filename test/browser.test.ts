@@ -4,10 +4,13 @@
  * Chromium follows it through the bundled provider's own login and consent
  * pages; the provider's form_post lands on the broker, whose page the browser
  * shows while the waiting POST /pkce/code resolves; then the token exchange.
- * Screenshots go to test-output/browser/.
+ * Screenshots go to test-output/browser/. Then web pages on other loopback
+ * origins try to fill the broker with flows, and must not.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
@@ -16,7 +19,7 @@ import { startDevProvider, type DevProvider } from '../src/devprovider/provider.
 import type { PKCE } from '../src/protocol/models.js';
 import { browserAvailability, launchChromium } from './support/browser.js';
 import { ROOT, startCli, type CliProcess } from './support/cli.js';
-import { postJson } from './support/stack.js';
+import { postJson, startStack, type Stack } from './support/stack.js';
 import { startUrlHook, type UrlHook } from './support/url-hook.js';
 
 const available = browserAvailability('browser suite');
@@ -176,3 +179,82 @@ describe('sign-in in headless Chromium', { skip: !available.ok && available.reas
     await context.close();
   });
 });
+
+describe(
+  'web pages in Chromium cannot start flows',
+  { skip: !available.ok && available.reason },
+  () => {
+    const REQUESTS = 40;
+    let browser: Browser;
+    let stack: Stack;
+    let pages: Server;
+    let pagePort: number;
+
+    before(async () => {
+      // At info the broker logs each refusal: the evidence that the page's requests reached it.
+      [browser, stack] = await Promise.all([launchChromium(), startStack({ logLevel: 'info' })]);
+      // Any page: what matters is its origin, another port on loopback.
+      pages = createServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        response.end('<!doctype html><title>another app</title><p>hello</p>');
+      });
+      await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+      pagePort = (pages.address() as AddressInfo).port;
+    });
+
+    after(async () => {
+      await browser?.close();
+      if (pages) {
+        pages.closeAllConnections();
+        await new Promise<void>((resolve) => pages.close(() => resolve()));
+      }
+      await stack?.close();
+    });
+
+    const refusals = () =>
+      stack.logs.filter((line) => line.includes('"errorCode":"forbidden_origin"')).length;
+
+    for (const [relation, host] of [
+      ['cross-site', 'localhost'],
+      ['same-site', '127.0.0.1'],
+    ] as const) {
+      it(`a ${relation} page (http://${host}:PORT) sends no-cors fetches and images: each reaches the broker, none creates a flow`, async () => {
+        const flowsBefore = await stack.broker.store.size();
+        const refusedBefore = refusals();
+        const target = `${stack.broker.url}/pkce/challenge`;
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        let sent = 0;
+        page.on('request', (request) => {
+          if (request.url().startsWith(target)) sent++;
+        });
+        await page.goto(`http://${host}:${pagePort}/`);
+        await page.evaluate(
+          async ({ url, count }) => {
+            const loads: Array<Promise<unknown>> = [];
+            for (let i = 0; i < count; i++) {
+              loads.push(fetch(url, { mode: 'no-cors' }).catch(() => undefined));
+              const image = new Image();
+              loads.push(
+                new Promise((done) => {
+                  image.onload = image.onerror = done;
+                  image.src = `${url}?i=${i}`;
+                }),
+              );
+            }
+            await Promise.all(loads);
+          },
+          { url: target, count: REQUESTS },
+        );
+        await context.close();
+        assert.equal(sent, 2 * REQUESTS);
+        assert.equal(await stack.broker.store.size(), flowsBefore, 'a web page created flows');
+        // Each was answered (the page saw every load end) after the gate refused it.
+        assert.equal(refusals() - refusedBefore, 2 * REQUESTS);
+        // Apps still get flows: Node's fetch sends no Sec-Fetch-Site.
+        assert.equal((await stack.api('/pkce/challenge')).status, 200);
+        assert.equal(await stack.broker.store.size(), flowsBefore + 1);
+      });
+    }
+  },
+);

@@ -8,10 +8,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createBrowserOpener } from '../src/browser/open.js';
 import { scriptedLogin } from '../src/devprovider/login.js';
-import { createLogger, scrubText } from '../src/logging.js';
+import { loadConfig } from '../src/config/load.js';
+import { BrokerError } from '../src/errors.js';
+import { createLogger, MAX_LOGGED_MESSAGE, MAX_LOGGED_URL } from '../src/logging.js';
+import { redactUrl, scrubText, truncateForLog } from '../src/redact.js';
+import { createFlowStore } from '../src/store/create.js';
 import type { PKCE } from '../src/protocol/models.js';
 import { generateVerifier, s256Challenge } from '../src/protocol/pkce.js';
+import { freePort } from './support/redis.js';
 import { postJson, startStack, type Stack } from './support/stack.js';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 
 const APP_ID = 'the-app-id-value-7f3a9c';
@@ -322,5 +329,201 @@ describe('the logger scrubs secrets wherever a module puts them', () => {
   it('scrubText leaves ordinary text alone', () => {
     const text = 'GET /pkce/challenge 200 code_challenge_method=S256 errorCode=invalid_grant';
     assert.equal(scrubText(text), text);
+  });
+});
+
+function captureLogs(): { lines: string[]; log: ReturnType<typeof createLogger> } {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: 'trace',
+    destination: new Writable({
+      write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()),
+    }),
+  });
+  return { lines, log };
+}
+
+/** `unit` repeated to exactly `length` characters. */
+function repeatTo(unit: string, length: number): string {
+  return unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
+}
+
+/** The longest prefix of `secret` that occurs in `text`. */
+function leakedPrefix(text: string, secret: string): number {
+  let length = 0;
+  while (length < secret.length && text.includes(secret.slice(0, length + 1))) length++;
+  return length;
+}
+
+describe('scrubbing is linear in its input (attacker-chosen paths are logged)', () => {
+  /** Milliseconds per call: the best of several batches, a batch cut short once it exceeds its budget. */
+  function perCall(text: string, calls: number): number {
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const started = performance.now();
+      let done = 0;
+      while (done < calls) {
+        scrubText(text);
+        done++;
+        // Quadratic code would take minutes for the whole batch: one slow call is enough to know.
+        if (performance.now() - started > 500) break;
+      }
+      best = Math.min(best, (performance.now() - started) / done);
+    }
+    return best;
+  }
+
+  /** Inputs that made a regex engine restart inside its own match, or scan far for nothing. */
+  const ADVERSARIAL: Record<string, string> = {
+    'a request path of eyJeyJ…': 'eyJ',
+    'eyJ runs with one dot': 'eyJaaaaa.',
+    '&code= repeated': '&code=',
+    '"state":" repeated (JSON)': '"state":"',
+    'an unterminated JSON string of escapes': '"state":"\\\\',
+    '\\"state\\":\\" repeated (quoted JSON)': '\\"state\\":\\"',
+    'Bearer repeated': 'Bearer ',
+    'authorities without @': '//a',
+  };
+
+  for (const length of [15_000, 60_000]) {
+    it(`costs within 20x of plain text of the same length, at ${length / 1000} KB`, () => {
+      const plain = repeatTo('GET /pkce/challenge?scope=openid plain words ', length);
+      const calls = Math.max(5, Math.round(600_000 / length));
+      const base = perCall(plain, calls);
+      const ratios: Record<string, number> = {};
+      for (const [name, unit] of Object.entries(ADVERSARIAL)) {
+        const text = repeatTo(unit, length);
+        ratios[name] = Math.round(perCall(text, calls) / base);
+      }
+      const slow = Object.entries(ratios).filter(([, ratio]) => ratio > 20);
+      assert.deepEqual(slow, [], `cost relative to plain text: ${JSON.stringify(ratios)}`);
+    });
+  }
+
+  it('still finds a JWT glued to other characters, as the regex did', () => {
+    const jwt = `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.${'s'.repeat(20)}`;
+    for (const text of [
+      `id_token%3D${jwt}`,
+      `xx${jwt}.more`,
+      `eyJeyJeyJ${jwt}`,
+      `eyJabc.${jwt}`,
+      `a ${jwt} b ${jwt}`,
+    ])
+      assert.ok(!scrubText(text).includes('sssss'), text);
+    // Not a JWT: too short a segment, or one dot only.
+    for (const text of ['eyJabcd.efghi.jkl', 'eyJabcde.efgh.jkl', 'eyJabcde.efghijk'])
+      assert.equal(scrubText(text), text);
+  });
+});
+
+describe('long URLs and messages are cut before they are scrubbed', () => {
+  it('logs a 15 KB request path cut to the URL limit, with a marker', () => {
+    const { lines, log } = captureLogs();
+    const url = `/${repeatTo('eyJ', 15_000)}`;
+    log.info({ req: { method: 'GET', url, headers: {} } }, `No such endpoint: GET ${url}`);
+    const line = JSON.parse(lines[0]!) as { req: { url: string }; msg: string };
+    assert.ok(line.req.url.length <= MAX_LOGGED_URL + 40, `url of ${line.req.url.length}`);
+    assert.match(line.req.url, /^\/[eyJ]{1900,} …\[\d+ more characters\]$/);
+    assert.ok(line.msg.length <= MAX_LOGGED_MESSAGE + 40, `message of ${line.msg.length}`);
+    assert.match(line.msg, / …\[\d+ more characters\]$/);
+  });
+
+  it('cuts error messages and stacks but keeps the frames', () => {
+    const { lines, log } = captureLogs();
+    const error = new Error(`upstream answered ${'x'.repeat(20_000)}`);
+    log.error({ err: error }, 'failed');
+    log.error(error);
+    for (const text of lines) {
+      const line = JSON.parse(text) as { err: { message: string; stack: string }; msg: string };
+      assert.ok(line.err.message.length <= MAX_LOGGED_MESSAGE + 40);
+      assert.ok(line.msg.length <= MAX_LOGGED_MESSAGE + 40);
+      assert.ok(line.err.stack.length < 2 * MAX_LOGGED_MESSAGE);
+      assert.match(line.err.stack, /\n\s+at /);
+    }
+  });
+
+  // Each secret in the context the scrubber recognises; the cut is moved across it, one character at a time.
+  const verifier = randomBytes(32).toString('base64url');
+  const longToken = randomBytes(240).toString('base64url'); // 320 characters
+  const jwt = `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.${randomBytes(64).toString('base64url')}`;
+  const shapes: Array<[string, string, string]> = [
+    ['a query parameter', `/cb?state=x&code=${verifier}&iss=y`, verifier],
+    ['a JSON member', `upstream said {"code_verifier":"${verifier}","ok":1}`, verifier],
+    ['a form body', `body client_id=app&code_verifier=${verifier}`, verifier],
+    ['an Authorization header', `header Authorization: Bearer ${verifier} sent`, verifier],
+    ['a JWT', `got ${jwt} back`, jwt],
+    ['a long token in JSON', `upstream said {"refresh_token":"${longToken}"}`, longToken],
+  ];
+
+  for (const [shape, template, secret] of shapes) {
+    it(`never keeps a usable prefix of a secret the cut falls in: ${shape}`, () => {
+      const { lines, log } = captureLogs();
+      const at = template.indexOf(secret);
+      // Everything the cut may hide stays hidden: with a long secret, at least 128 characters.
+      const allowed = Math.max(7, secret.length - 128);
+      for (let cut = at - 4; cut <= at + secret.length + 6; cut++) {
+        const filler = repeatTo('lorem ipsum ', MAX_LOGGED_MESSAGE - cut);
+        log.info(`${filler}${template}`);
+        log.info({ req: { method: 'GET', url: `${filler.slice(2048)}${template}`, headers: {} } });
+        log.info({ req: { url: `${repeatTo('/p', MAX_LOGGED_URL - cut)}${template}` } });
+        // Where text is cut and scrubbed outside a JSON line (JSON stays unescaped).
+        lines.push(scrubText(truncateForLog(`${filler}${template}`, MAX_LOGGED_MESSAGE)));
+      }
+      assert.ok(lines.length > 4 * secret.length);
+      for (const line of lines) {
+        const leaked = leakedPrefix(line, secret);
+        assert.ok(leaked <= allowed, `${leaked} characters of the secret in: ${line.slice(-300)}`);
+      }
+    });
+  }
+});
+
+describe('one redactor for URLs shown to people', () => {
+  it('hides userinfo and secret parameters, keeps the rest', () => {
+    assert.equal(
+      redactUrl('redis://user:pa55@10.0.0.1:6379/2'),
+      'redis://[redacted]@10.0.0.1:6379/2',
+    );
+    assert.equal(redactUrl('rediss://only-a-token@h:6380'), 'rediss://[redacted]@h:6380');
+    assert.equal(redactUrl('redis://u:p@ss@h'), 'redis://[redacted]@h');
+    assert.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+    assert.equal(
+      redactUrl('https://idp.example/authorize?client_id=app&state=abc123&nonce=n0nce&x=1'),
+      'https://idp.example/authorize?client_id=app&state=[redacted]&nonce=[redacted]&x=1',
+    );
+    // Not a URL the parser accepts, still no password.
+    assert.ok(!redactUrl('//user:pa55@host').includes('pa55'));
+    // In a log line: one JSON field, never two.
+    assert.equal(scrubText('{"a":"see //x","b":"y@z"}'), '{"a":"see //x","b":"y@z"}');
+  });
+
+  it('a mistyped --store and an unreachable Redis never show the password', async () => {
+    const password = 'pa55word-0123456789';
+    assert.throws(
+      () => loadConfig({ argv: ['--store', `redis:/admin:${password}@127.0.0.1:6379`], env: {} }),
+      (error: unknown) =>
+        error instanceof BrokerError &&
+        error.code === 'config_invalid' &&
+        /--store must be/.test(error.message) &&
+        !error.message.includes(password),
+    );
+    const port = await freePort();
+    const { lines, log } = captureLogs();
+    await assert.rejects(
+      createFlowStore({
+        url: `redis://admin:${password}@127.0.0.1:${port}`,
+        key: randomBytes(32).toString('hex'),
+        prefix: 'x:',
+        ttlMs: 1000,
+        maxFlows: 1,
+        logger: log,
+      }),
+      (error: unknown) =>
+        error instanceof BrokerError &&
+        error.code === 'startup_failed' &&
+        error.message.includes(`127.0.0.1:${port}`) &&
+        !error.message.includes(password),
+    );
+    for (const line of lines) assert.ok(!line.includes(password), line);
   });
 });

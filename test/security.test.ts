@@ -93,6 +93,21 @@ function assertRefusal(
   return problem;
 }
 
+/** assertRefusal for an answer read off a raw socket. */
+function assertRawRefusal(
+  answer: { status: number; head: string; body: string },
+  status: number,
+  code: string,
+  secrets: readonly string[] = [],
+): void {
+  const headers: Record<string, string> = {};
+  for (const line of answer.head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  assertRefusal({ statusCode: answer.status, headers, body: answer.body }, status, code, secrets);
+}
+
 async function refusal(
   response: Response,
   status: number,
@@ -110,6 +125,30 @@ async function refusal(
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * One request over a raw socket, the request line as given: inject() and fetch
+ * both rewrite an absolute-form target before it reaches the server.
+ */
+function rawRequest(
+  port: number,
+  requestLine: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString('utf8')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0);
+      const split = received.indexOf('\r\n\r\n');
+      resolve({ status, head: received.slice(0, split), body: received.slice(split + 4) });
+    });
+    const lines = Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}`);
+    socket.end(`${requestLine}\r\n${lines.join('\r\n')}\r\n\r\n`);
+  });
+}
 
 describe('security gates (default configuration)', () => {
   let stack: Stack;
@@ -231,6 +270,134 @@ describe('security gates (default configuration)', () => {
       });
       assertRefusal(response, 400, 'invalid_callback', live.values);
     }
+  });
+
+  it('1c. checks an absolute-form request target like Host (RFC 9112 §3.2.2), and routes only its path', async () => {
+    const port = stack.broker.port;
+    const own = hostOf(stack);
+    const flowsBefore = await stack.broker.store.size();
+    for (const [target, host] of [
+      ['http://evil.example/pkce/challenge', own],
+      [`http://evil.example:${port}/pkce/challenge`, own],
+      [`http://localhost:${port}/pkce/challenge`, own],
+      [`https://${own}/pkce/challenge`, own],
+      [`http://user@${own}/pkce/challenge`, own],
+      [`http://127.1:${port}/pkce/challenge`, own],
+      ['http://evil.example/nowhere', own],
+      [`http://evil.example/pkce/response/code?code=c&state=s`, own],
+      [`ftp://${own}/pkce/challenge`, own],
+      // Host is refused on its own, the target would pass: still refused.
+      [`http://${own}/pkce/challenge`, 'evil.example'],
+    ] as const) {
+      const answer = await rawRequest(port, `GET ${target} HTTP/1.1`, { host });
+      assert.equal(answer.status, 421, `${target} (Host ${host}): ${answer.body}`);
+      assertRawRefusal(answer, 421, 'misdirected_request', live.values);
+    }
+    // One the router cannot parse is refused before routing, as a problem too (no echo of the target).
+    const malformed = await rawRequest(
+      port,
+      `GET http://${own}.evil.example/pkce/challenge HTTP/1.1`,
+      {
+        host: own,
+      },
+    );
+    assertRawRefusal(malformed, 400, 'invalid_request');
+    assert.ok(!malformed.body.includes('evil.example'));
+    const options = await rawRequest(port, 'OPTIONS * HTTP/1.1', { host: own });
+    assert.equal(options.status, 421);
+    assert.equal(await stack.broker.store.size(), flowsBefore, 'a refused target created a flow');
+
+    // The broker's own authority in absolute-form is served, and routed by its path.
+    const health = await rawRequest(port, `GET http://${own}/healthz HTTP/1.1`, { host: own });
+    assert.equal(health.status, 200, health.body);
+    assert.equal((JSON.parse(health.body) as { status: string }).status, 'ok');
+    const upper = await rawRequest(
+      port,
+      `GET HTTP://${own.toUpperCase()}/pkce/challenge HTTP/1.1`,
+      {
+        host: own,
+      },
+    );
+    assert.equal(upper.status, 200, upper.body);
+    assert.ok((JSON.parse(upper.body) as PKCE).challenge?.state);
+    assert.equal(await stack.broker.store.size(), flowsBefore + 1);
+  });
+
+  it('2e. refuses requests from other web sites by Fetch Metadata (no Origin needed), before any handler', async () => {
+    const flowsBefore = await stack.broker.store.size();
+    for (const site of ['cross-site', 'same-site', 'cross-site, same-origin', 'bogus']) {
+      for (const [method, url, payload] of [
+        ...guardedRequests('authorization_code'),
+        ['GET', '/healthz', undefined],
+        ['GET', '/openapi.json', undefined],
+      ] as const) {
+        const response = await inject(stack, {
+          method,
+          url,
+          payload,
+          headers: {
+            'sec-fetch-site': site,
+            'sec-fetch-mode': 'no-cors',
+            ...(payload && { 'content-type': 'application/json' }),
+          },
+        });
+        const problem = assertRefusal(response, 403, 'forbidden_origin', live.values);
+        assert.match(String(problem.detail), /other web sites/);
+      }
+    }
+    assert.equal(await stack.broker.store.size(), flowsBefore, 'a page created a flow');
+    assert.ok(await stack.broker.store.get(live.challenge.state), 'a page cleared the flows');
+
+    // The broker's own pages (same-origin), a URL a person typed (none), and non-browser apps (none sent) pass.
+    for (const headers of [
+      { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' },
+      { 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate' },
+      { 'sec-fetch-mode': 'cors' },
+      {},
+    ] as Array<Record<string, string>>) {
+      const response = await inject(stack, { method: 'GET', url: '/pkce/challenge', headers });
+      assert.equal(response.statusCode, 200, JSON.stringify(headers));
+    }
+    assert.equal(await stack.broker.store.size(), flowsBefore + 4);
+  });
+
+  it("2f. lets the provider's callback through Fetch Metadata: form_post and query redirects are cross-site", async () => {
+    for (const site of ['cross-site', 'same-site']) {
+      const post = await inject(stack, {
+        method: 'POST',
+        url: '/pkce/response/code',
+        payload: new URLSearchParams({
+          code: 'c',
+          state: 'not-a-pending-state',
+          iss: stack.devProvider.issuer,
+        }).toString(),
+        headers: {
+          origin: 'null',
+          'sec-fetch-site': site,
+          'sec-fetch-mode': 'navigate',
+          'content-type': FORM,
+        },
+      });
+      assertRefusal(post, 400, 'invalid_callback', live.values);
+      const get = await inject(stack, {
+        method: 'GET',
+        url: `/pkce/response/code?code=c&state=not-a-pending-state`,
+        headers: { 'sec-fetch-site': site, 'sec-fetch-mode': 'navigate' },
+      });
+      assertRefusal(get, 400, 'invalid_callback', live.values);
+    }
+    // The exemption is the callback's Fetch Metadata only: a foreign Origin is still refused there.
+    const foreign = await inject(stack, {
+      method: 'POST',
+      url: '/pkce/response/code',
+      payload: 'code=c&state=s',
+      headers: {
+        origin: 'https://evil.example',
+        'sec-fetch-site': 'cross-site',
+        'content-type': FORM,
+      },
+    });
+    assertRefusal(foreign, 403, 'forbidden_origin', live.values);
   });
 
   it('2c. enforces content types per endpoint: JSON endpoints refuse text/plain, forms, multipart and untyped bodies', async () => {
@@ -569,6 +736,44 @@ describe('security gates (configured)', () => {
       assertRefusal(pre, 403, 'forbidden_origin');
       assert.equal(pre.headers['access-control-allow-origin'], undefined);
     }
+    await inject(stack, { method: 'POST', url: '/pkce/clear', headers: withId });
+  });
+
+  it('2g. lets an --allow-origin app through Fetch Metadata, and only with its Origin', async () => {
+    const allowed = 'https://app.example';
+    const flowsBefore = await stack.broker.store.size();
+    const granted = await inject(stack, {
+      method: 'GET',
+      url: '/pkce/challenge',
+      headers: {
+        origin: allowed,
+        'sec-fetch-site': 'cross-site',
+        'sec-fetch-mode': 'cors',
+        ...withId,
+      },
+    });
+    assert.equal(granted.statusCode, 200, granted.body);
+    assert.equal(granted.headers['access-control-allow-origin'], allowed);
+    const preflight = await inject(stack, {
+      method: 'OPTIONS',
+      url: '/pkce/code',
+      headers: {
+        origin: allowed,
+        'sec-fetch-site': 'cross-site',
+        'sec-fetch-mode': 'cors',
+        'access-control-request-method': 'POST',
+      },
+    });
+    assert.equal(preflight.statusCode, 204);
+    // The same page without its Origin (a no-cors request), or another page: refused.
+    for (const headers of [
+      { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors', ...withId },
+      { origin: 'https://app.example.evil', 'sec-fetch-site': 'cross-site', ...withId },
+    ]) {
+      const response = await inject(stack, { method: 'GET', url: '/pkce/challenge', headers });
+      assertRefusal(response, 403, 'forbidden_origin');
+    }
+    assert.equal(await stack.broker.store.size(), flowsBefore + 1);
     await inject(stack, { method: 'POST', url: '/pkce/clear', headers: withId });
   });
 

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../logging.js';
-import { redactUrlSecrets } from '../logging.js';
+import { redactUrl } from '../redact.js';
 
 /** Splits a command line into words, honouring single and double quotes; no other shell syntax. */
 export function splitCommand(command: string): string[] {
@@ -91,13 +91,13 @@ export function createBrowserOpener(
     const href = url.toString();
     if (mode === 'never') {
       log.info(
-        { url: redactUrlSecrets(href) },
+        { url: redactUrl(href) },
         'Sign-in started; the URL is left for a person or app to open.',
       );
       announce(href);
       return;
     }
-    log.info({ url: redactUrlSecrets(href) }, 'Opening the sign-in page in a browser.');
+    log.info({ url: redactUrl(href) }, 'Opening the sign-in page in a browser.');
     try {
       if (mode === 'auto') {
         const browser = env.BROWSER;

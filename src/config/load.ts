@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BrokerError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import { parseArguments, type ParsedArgs, type RawValue } from './args.js';
 import { issuerFromAuth0Domain } from './auth0-domain.js';
 import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
@@ -338,17 +339,6 @@ function checkUrl(value: string, flag: string, source: string): void {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw configError(`${flag} must be an http(s) URL, got "${value}" (from ${source}).`);
-  }
-}
-
-/** Hides a password in a connection URL before it is shown. */
-export function redactUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return value;
   }
 }
 

@@ -139,6 +139,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Slow clients must not hold sockets forever; /pkce/code waits are not affected (the request is read by then).
     ...serverLimitOptions(options.limits),
     return503OnClosing: true,
+    // A target the router cannot parse (a malformed absolute-form target, a bad escape) is
+    // answered before any hook: as our problem, not Fastify's body that echoes the target.
+    frameworkErrors: (error, request, reply) =>
+      errorHandler(
+        error.code === 'FST_ERR_BAD_URL'
+          ? new BrokerError('invalid_request', 'The request target is not a valid URL.', {
+              oauthError: 'invalid_request',
+            })
+          : error,
+        request,
+        reply,
+      ),
   });
 
   app.setErrorHandler(errorHandler);

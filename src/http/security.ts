@@ -1,8 +1,9 @@
 /**
  * Request gates that run before any handler: the Host check (DNS rebinding),
- * the Origin policy (no cross-site requests but the provider's form_post),
- * per-route content types (no preflight-free CSRF), and the X-Application-ID
- * allow-list. Each refusal is a BrokerError rendered by the error handler.
+ * the Origin policy and Fetch Metadata (no requests from web pages but the
+ * provider's form_post and --allow-origin apps), per-route content types (no
+ * preflight-free CSRF), and the X-Application-ID allow-list. Each refusal is a
+ * BrokerError rendered by the error handler.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
@@ -60,6 +61,37 @@ function hostHeaderCount(rawHeaders: readonly string[]): number {
   return count;
 }
 
+/**
+ * The authority of an absolute-form request target (`GET http://host:port/path`,
+ * RFC 9112 §3.2.2), `undefined` for the usual origin-form (`/path`), `null` for
+ * any other form. A server must accept absolute-form, and then the target's
+ * authority, not Host, names the server asked for: so it passes the same
+ * allow-list, compared as text like Host (no URL parser to normalise
+ * `127.1` or `2130706433` into a loopback name). The router routes the
+ * target's path (find-my-way strips scheme and authority), so a target whose
+ * authority was refused never reaches a handler.
+ */
+function absoluteFormAuthority(target: string): string | null | undefined {
+  if (target.startsWith('/')) return undefined;
+  // Plain http only: the broker serves no TLS, and an https:// target is meant for another server.
+  const match = /^http:\/\/([^/?#]*)/i.exec(target);
+  return match ? match[1]!.toLowerCase() : null;
+}
+
+/**
+ * Fetch Metadata (`Sec-Fetch-Site`) that only a browser sends, and only a web
+ * page can cause: a page on another site, or on another port of localhost
+ * (same-site), can still send requests without an Origin (`fetch(…, {mode:
+ * 'no-cors'})`, `<img>`, forms) and fill the pending-flow cap. Browsers send
+ * `same-origin` for the broker's own pages (/docs) and `none` when a person
+ * typed the URL; any other value, or several, is refused. Non-browser clients
+ * send no Sec-Fetch-Site at all.
+ */
+function fromAnotherSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  return site !== undefined && site !== 'same-origin' && site !== 'none';
+}
+
 function mediaType(header: string | undefined): string | undefined {
   return header?.split(';')[0]?.trim().toLowerCase() || undefined;
 }
@@ -89,8 +121,15 @@ export function registerSecurity(app: FastifyInstance, options: SecurityOptions)
     // Every answer of this API may carry a verifier, a code or a token: no cache keeps one.
     void reply.header('cache-control', 'no-store');
     const host = request.headers.host?.toLowerCase();
-    // Node keeps the first of several Host headers; a proxy may honour another. Refuse the ambiguity.
-    if (!host || !allowedHosts().has(host) || hostHeaderCount(request.raw.rawHeaders) !== 1) {
+    const target = absoluteFormAuthority(request.raw.url ?? '/');
+    // Node keeps the first of several Host headers; a proxy may honour another. Refuse the
+    // ambiguity, and likewise an absolute-form target naming another authority than Host.
+    if (
+      !host ||
+      !allowedHosts().has(host) ||
+      hostHeaderCount(request.raw.rawHeaders) !== 1 ||
+      (target !== undefined && target !== host)
+    ) {
       throw new BrokerError(
         'misdirected_request',
         'This broker answers only to its own loopback address.',
@@ -109,6 +148,12 @@ export function registerSecurity(app: FastifyInstance, options: SecurityOptions)
       } else if (!fromProvider) {
         throw new BrokerError('forbidden_origin', 'Cross-origin requests are not allowed.');
       }
+    }
+    // The callback is the provider's (its form_post is cross-site; its state protects it), and an
+    // --allow-origin app (Electron, a webview) is a page the user allowed.
+    const allowedPage = origin !== undefined && corsOrigins.has(origin);
+    if (config.callback !== true && !allowedPage && fromAnotherSite(request)) {
+      throw new BrokerError('forbidden_origin', 'Requests from other web sites are not allowed.');
     }
     if (config.preflight === true) return;
     if (config.contentTypes && hasBody(request)) {

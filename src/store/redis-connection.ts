@@ -13,6 +13,7 @@
 import { createClient } from 'redis';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { redactUrl } from '../redact.js';
 import type { RedisScript } from './redis-scripts.js';
 import type { StoreHealth } from './types.js';
 
@@ -33,16 +34,6 @@ const MAX_RECONNECT_DELAY_MS = 1_000;
 const CLOSE_GRACE_MS = 1_000;
 /** GETDEL (atomic take of a code) arrived in 6.2. */
 const MIN_VERSION: readonly [number, number] = [6, 2];
-
-/** The server as shown to people: scheme, host, port and database, never credentials. */
-export function describeRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-  } catch {
-    return 'the configured Redis';
-  }
-}
 
 function reasonOf(error: unknown): string {
   const e = error as { socketError?: unknown; code?: unknown; name?: unknown; message?: unknown };
@@ -68,7 +59,8 @@ export class RedisConnection {
 
   private constructor(options: RedisConnectionOptions) {
     this.#logger = options.logger;
-    this.#where = describeRedisUrl(options.url);
+    // The server as shown to people: never its credentials.
+    this.#where = redactUrl(options.url);
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
     this.#main = createClient({
       url: options.url,
