@@ -219,7 +219,11 @@ export async function signIn(options: SignInOptions): Promise<PKCE> {
     return await client.json<PKCE>(
       'POST',
       '/pkce/token',
-      { grant_type: 'authorization_code', code: received },
+      {
+        grant_type: 'authorization_code',
+        code: received,
+        code_verifier: challenge.challenge?.verifier,
+      },
       withTimeout(signal),
     );
   } catch (error) {

@@ -7,6 +7,7 @@ import type { FlowStore } from './types.js';
 export interface CreateStoreOptions {
   url: string;
   ttlMs: number;
+  challengeTtlMs?: number;
   maxFlows: number;
   key: string | undefined;
   prefix: string;
@@ -14,8 +15,11 @@ export interface CreateStoreOptions {
 }
 
 export async function createFlowStore(options: CreateStoreOptions): Promise<FlowStore> {
-  if (options.url === 'memory')
-    return new MemoryFlowStore({ ttlMs: options.ttlMs, maxFlows: options.maxFlows });
+  const ttls = {
+    ttlMs: options.ttlMs,
+    ...(options.challengeTtlMs !== undefined && { challengeTtlMs: options.challengeTtlMs }),
+  };
+  if (options.url === 'memory') return new MemoryFlowStore({ ...ttls, maxFlows: options.maxFlows });
   if (!/^rediss?:\/\//.test(options.url)) {
     throw new BrokerError(
       'config_invalid',
@@ -34,7 +38,7 @@ export async function createFlowStore(options: CreateStoreOptions): Promise<Flow
     url: options.url,
     key: options.key,
     prefix: options.prefix,
-    ttlMs: options.ttlMs,
+    ...ttls,
     maxFlows: options.maxFlows,
     logger: options.logger,
   });
