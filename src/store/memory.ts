@@ -10,8 +10,8 @@
  * its flow's expiry without polling), and swept on create only at the cap:
  * a sweep per create would walk the Map's deleted head entries each time,
  * which V8 keeps until it rehashes — O(n) per challenge under steady expiry.
- * Refresh-token bindings are a third Map of the same kind (one TTL per store
- * in practice; a longer TTL than its predecessors only makes eviction late).
+ * Refresh-token bindings are a third Map of the same kind (the service uses
+ * one TTL; a binding behind a longer-lived one is still expired on read).
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { BrokerError } from '../errors.js';
@@ -201,9 +201,12 @@ export class MemoryFlowStore implements FlowStore {
   }
 
   async subjectOf(refreshToken: string): Promise<Subject | undefined> {
-    this.#sweepSubjects(this.#now());
+    const now = this.#now();
+    this.#sweepSubjects(now);
     const bound = this.#subjects.get(this.#subjectName(refreshToken));
-    return bound === undefined ? undefined : { iss: bound.iss, sub: bound.sub };
+    return bound === undefined || bound.expiresAt <= now
+      ? undefined
+      : { iss: bound.iss, sub: bound.sub };
   }
 
   async size(): Promise<number> {
