@@ -155,7 +155,7 @@ describe('finished waits', () => {
       provider,
       policy,
       waitTimeoutMs: 300_000,
-      openAuthorizeUrl: () => setImmediate(opened),
+      openAuthorizeUrl: () => void setImmediate(opened),
     });
     try {
       const { state } = await service.challenge();
