@@ -198,12 +198,23 @@ if (redisSkip) {
           error: 'access_denied',
           description: 'no thanks',
         });
+        assert.equal((await store.claim(flows[2]!.state, 60_000)).kind, 'claimed');
+        const refreshToken = `rt-${randomBytes(16).toString('base64url')}`;
+        const sub = `user-${randomBytes(8).toString('hex')}`;
+        await store.bindSubject(refreshToken, { iss: 'http://issuer.example', sub }, 60_000);
         const dump = await dumpRedis(redis.url);
         assert.ok(
           dump.includes(`${prefix}f:`) &&
             dump.includes(`${prefix}c:`) &&
+            dump.includes(`${prefix}w:`) &&
+            dump.includes(`${prefix}s:`) &&
             dump.includes(`${prefix}live`),
           dump,
+        );
+        assert.ok(!dump.includes(refreshToken), 'a refresh token is in the dump');
+        assert.ok(
+          !dump.includes(sub) && !dump.includes('issuer.example'),
+          'a subject is in the dump',
         );
         for (const flow of flows) {
           for (const secret of [flow.state, flow.nonce, flow.verifier!])

@@ -378,9 +378,13 @@ export class FlowService {
         case 'stopping':
           throw shuttingDown(error);
         case 'cancelled':
-          throw new BrokerError('flow_cleared', 'The app went away; the sign-in was cancelled.', {
-            cause: error,
-          });
+          throw new BrokerError(
+            'flow_cleared',
+            owner || flow.origin === 'solo'
+              ? 'The app went away; the sign-in was cancelled.'
+              : 'The request went away; the sign-in stays with the app that started it.',
+            { cause: error },
+          );
         case 'timeout':
           throw new BrokerError(
             'wait_timeout',

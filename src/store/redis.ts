@@ -18,8 +18,14 @@
  *
  * Messages published while the subscriber is disconnected are lost; when both
  * connections are back, every waiter re-reads its flow (outcome → answered,
- * flow gone → gone, or cleared if a clear happened meanwhile). Waiters stay
- * waiting through an outage, bounded by the service's wait timeout.
+ * flow gone → gone, or cleared if a clear happened meanwhile), and the
+ * subscriptions are trimmed to those of the waiters still waiting (node-redis
+ * resubscribes what an unsubscribe during the outage could not undo). Waiters
+ * stay waiting through an outage, bounded by the service's wait timeout.
+ *
+ * The one-waiter claim is a key of its own with the lease as its expiry, so a
+ * crashed broker's claim ends by itself; refresh-token subjects are sealed
+ * values under the sealer's index of the token.
  */
 import { randomUUID } from 'node:crypto';
 import { BrokerError } from '../errors.js';
