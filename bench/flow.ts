@@ -99,7 +99,7 @@ async function startHarness(devProvider: DevProvider): Promise<Harness> {
   return {
     async loginThroughBroker() {
       const { challenge } = (await json(await fetch(`${broker.url}/pkce/challenge`))) as {
-        challenge: { state: string };
+        challenge: { state: string; verifier: string };
       };
       const authorizeUrl = new Promise<URL>((resolve) => opened.push(resolve));
       const code = fetch(`${broker.url}/pkce/code`, post({ state: challenge.state })).then(json);
@@ -111,7 +111,11 @@ async function startHarness(devProvider: DevProvider): Promise<Harness> {
       const answer = (await json(
         await fetch(
           `${broker.url}/pkce/token`,
-          post({ grant_type: 'authorization_code', code: result.code }),
+          post({
+            grant_type: 'authorization_code',
+            code: result.code,
+            code_verifier: challenge.verifier,
+          }),
         ),
       )) as {
         auth0?: { oAuth?: { token?: { access_token?: string } } };

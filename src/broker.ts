@@ -68,6 +68,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     (await createFlowStore({
       url: config.store,
       ttlMs: config.flowTtlSec * 1000,
+      challengeTtlMs: config.challengeTtlSec * 1000,
       maxFlows: config.maxPendingFlows,
       key: config.storeKey,
       prefix: config.storePrefix,

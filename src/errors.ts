@@ -15,6 +15,8 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   flow_cleared: 409,
+  /** Another POST /pkce/code waits on this flow, or the flow is one its starter alone may see. */
+  flow_busy: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   misdirected_request: 421,

@@ -77,13 +77,18 @@ describe('sign-in in headless Chromium', { skip: !available.ok && available.reas
   });
 
   /** challenge → POST /pkce/code held open → the URL the broker opened through --open. */
-  async function startSignIn(): Promise<{ state: string; code: Promise<Response>; url: URL }> {
+  async function startSignIn(): Promise<{
+    state: string;
+    verifier: string;
+    code: Promise<Response>;
+    url: URL;
+  }> {
     const challenge = (await (await fetch(`${brokerUrl}/pkce/challenge`)).json()) as PKCE;
-    const state = challenge.challenge!.state;
+    const { state, verifier } = challenge.challenge!;
     const code = fetch(`${brokerUrl}/pkce/code`, postJson({ state }));
     const url = await hook.next();
     assert.equal(url.searchParams.get('state'), state);
-    return { state, code, url };
+    return { state, verifier, code, url };
   }
 
   /** The provider's pages, as a person fills them; a fresh context, so no provider session carries over. */
@@ -109,7 +114,7 @@ describe('sign-in in headless Chromium', { skip: !available.ok && available.reas
   }
 
   it('logs in through the provider pages; form_post reaches the broker; the success page shows; code and token follow', async () => {
-    const { state, code, url } = await startSignIn();
+    const { state, verifier, code, url } = await startSignIn();
     const { page, headers } = await throughProviderPages(url, 'allow');
 
     assert.equal(await page.textContent('h1#title'), "You're signed in");
@@ -129,7 +134,7 @@ describe('sign-in in headless Chromium', { skip: !available.ok && available.reas
 
     const tokenResponse = await fetch(
       `${brokerUrl}/pkce/token`,
-      postJson({ grant_type: 'authorization_code', code: result.code }),
+      postJson({ grant_type: 'authorization_code', code: result.code, code_verifier: verifier }),
     );
     assert.equal(tokenResponse.status, 200);
     const token = ((await tokenResponse.json()) as PKCE).auth0!.oAuth.token!;

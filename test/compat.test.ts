@@ -164,7 +164,11 @@ describe('official client: form_post to the broker', () => {
       await stack.api('/pkce/token', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ grant_type: 'authorization_code', code }),
+        body: JSON.stringify({
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: (challengeBody.challenge as { verifier: string }).verifier,
+        }),
       })
     ).json()) as Record<string, unknown>;
     const parsed = Pieces.PKCEFromJSON(tokenBody);

@@ -7,10 +7,21 @@ import { flowStoreContract, newFlow } from './store-contract.js';
 let now = 1_700_000_000_000;
 const stores = new Set<MemoryFlowStore>();
 
+const shared = new Map<string, MemoryFlowStore>();
+
 flowStoreContract('memory', {
-  async make({ ttlMs, maxFlows }) {
-    const store = new MemoryFlowStore({ ttlMs, maxFlows, now: () => now });
+  async make({ ttlMs, maxFlows, challengeTtlMs, shared: key }) {
+    // One process, one store: a second handle on the same data is the same store.
+    const existing = key === undefined ? undefined : shared.get(key);
+    if (existing) return existing;
+    const store = new MemoryFlowStore({
+      ttlMs,
+      maxFlows,
+      now: () => now,
+      ...(challengeTtlMs !== undefined && { challengeTtlMs }),
+    });
     stores.add(store);
+    if (key !== undefined) shared.set(key, store);
     return store;
   },
   async advance(ms) {

@@ -175,8 +175,11 @@ if (redisSkip) {
       return { challenge, codeAnswer, authorizeUrl };
     }
 
-    async function exchange(on: BrokerProcess, code: string) {
-      return on.api('/pkce/token', postJson({ grant_type: 'authorization_code', code }));
+    async function exchange(on: BrokerProcess, code: string, verifier: string) {
+      return on.api(
+        '/pkce/token',
+        postJson({ grant_type: 'authorization_code', code, code_verifier: verifier }),
+      );
     }
 
     it('waits on A, takes the callback on B, wakes A, and exchanges the code on B', async () => {
@@ -192,12 +195,12 @@ if (redisSkip) {
       assert.equal(result.state, challenge.state);
       assert.equal(result.code, delivered.get('code'));
 
-      const tokenResponse = await exchange(b, result.code);
+      const tokenResponse = await exchange(b, result.code, challenge.verifier);
       assert.equal(tokenResponse.status, 200);
       const token = (await json<PKCE>(tokenResponse)).auth0!.oAuth!.token!;
       assert.ok(token.access_token);
       assert.equal(decodeJwt(token.id_token!).nonce, challenge.nonce);
-      const replay = await exchange(a, result.code);
+      const replay = await exchange(a, result.code, challenge.verifier);
       assert.equal(replay.status, 400);
       assert.equal((await json(replay)).error, 'invalid_grant');
     });
@@ -218,7 +221,7 @@ if (redisSkip) {
       assert.ok(Date.now() - started < 1_000, 'the result was already there: answered at once');
       const result = (await json<PKCE>(again)).result!;
       assert.equal(result.code, delivered.get('code'));
-      const tokenResponse = await exchange(a, result.code);
+      const tokenResponse = await exchange(a, result.code, challenge.verifier);
       assert.equal(tokenResponse.status, 200);
       assert.equal(
         decodeJwt((await json<PKCE>(tokenResponse)).auth0!.oAuth!.token!.id_token!).nonce,
@@ -260,7 +263,7 @@ if (redisSkip) {
       assert.equal(callbackResponse.status, 200);
       const result = (await json<PKCE>(await codeAnswer)).result!;
       assert.equal(result.state, challenge.state);
-      assert.equal((await exchange(b, result.code)).status, 200);
+      assert.equal((await exchange(b, result.code, challenge.verifier)).status, 200);
       assert.ok(a.alive && b.alive);
       for (const line of [...a.stdout, ...b.stdout])
         assert.ok(!line.includes(KEY), 'the store key is never logged');
@@ -305,6 +308,8 @@ if (redisSkip) {
       let pageUrl: string;
       let a: RunningBroker;
       let b: RunningBroker;
+      /** Waits one second only: its POST /pkce/code times out (504) while the user is still out. */
+      let hasty: RunningBroker;
       const upstream: string[] = [];
       const opened = urlQueue();
       const prefix = `race-${randomBytes(4).toString('hex')}:`;
@@ -335,18 +340,59 @@ if (redisSkip) {
           storePrefix: prefix,
         };
         const logger = createLogger({ level: 'silent' });
-        const start = () =>
+        const start = (waitTimeoutSec = config.waitTimeoutSec) =>
           startBroker({
-            config,
+            config: { ...config, waitTimeoutSec },
             provider,
             logger,
             openAuthorizeUrl: async (url) => opened.push(url),
           });
-        [a, b] = await Promise.all([start(), start()]);
+        [a, b, hasty] = await Promise.all([start(), start(), start(1)]);
       });
       after(async () => {
-        await Promise.all([a?.close(), b?.close()]);
+        await Promise.all([a?.close(), b?.close(), hasty?.close()]);
         page?.close();
+      });
+
+      it('keeps one waiter per flow across brokers, and frees its claim when the wait times out', async () => {
+        const challenge = (await json<PKCE>(await fetch(`${a.url}/pkce/challenge`))).challenge!;
+        const first = await fetch(`${hasty.url}/pkce/code`, postJson({ state: challenge.state }));
+        assert.equal(first.status, 504);
+        const url = await opened.next();
+        assert.equal(url.searchParams.get('state'), challenge.state);
+
+        // The timed-out wait let go of the flow: another broker resumes it, without a new browser.
+        const resumed = fetch(`${a.url}/pkce/code`, postJson({ state: challenge.state }));
+        const { delivered } = await scriptedLogin(url);
+        // While A waits, B turns a stranger with the same state away at once.
+        const stranger = await fetch(`${b.url}/pkce/code`, postJson({ state: challenge.state }));
+        assert.equal(stranger.status, 409);
+        assert.equal((await json(stranger)).code, 'flow_busy');
+        const callback = await fetch(`${b.url}/pkce/response/code`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
+          body: delivered.toString(),
+        });
+        assert.equal(callback.status, 200);
+        const answer = await resumed;
+        assert.equal(answer.status, 200);
+        const { code } = (await json<PKCE>(answer)).result!;
+        assert.equal(code, delivered.get('code'));
+        const token = await fetch(
+          `${b.url}/pkce/token`,
+          postJson({ grant_type: 'authorization_code', code, code_verifier: challenge.verifier }),
+        );
+        assert.equal(token.status, 200);
+
+        // No broker opened the browser again for this flow: the next URL is a new flow's.
+        const next = (await json<PKCE>(await fetch(`${b.url}/pkce/challenge`))).challenge!;
+        const pending = fetch(`${b.url}/pkce/code`, postJson({ state: next.state }));
+        assert.equal((await opened.next()).searchParams.get('state'), next.state);
+        await fetch(`${a.url}/pkce/clear`, { method: 'POST' });
+        assert.equal((await pending).status, 409);
       });
 
       it('lets exactly one of 200 concurrent callbacks, then one of 200 token requests, succeed; Redis holds no secret', async () => {
@@ -390,7 +436,11 @@ if (redisSkip) {
           Array.from({ length: 200 }, (_, i) =>
             fetch(
               `${(i % 2 ? a : b).url}/pkce/token`,
-              postJson({ grant_type: 'authorization_code', code }),
+              postJson({
+                grant_type: 'authorization_code',
+                code,
+                code_verifier: challenge.verifier,
+              }),
             ).then(async (r) => ({
               status: r.status,
               body: await json(r),

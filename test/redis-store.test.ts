@@ -25,15 +25,15 @@ function isCode(code: string): (e: unknown) => boolean {
 }
 
 /** A logger whose lines a test can wait for. */
-function watchedLogger() {
+function watchedLogger(level = 'info') {
   const lines: string[] = [];
-  const waiting: Array<{ pattern: RegExp; resolve: () => void }> = [];
+  const waiting: Array<{ pattern: RegExp; left: number; resolve: () => void }> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
         lines.push(line);
         for (const w of [...waiting]) {
-          if (w.pattern.test(line)) {
+          if (w.pattern.test(line) && --w.left === 0) {
             waiting.splice(waiting.indexOf(w), 1);
             w.resolve();
           }
@@ -42,13 +42,15 @@ function watchedLogger() {
       done();
     },
   });
+  /** Resolves once `count` lines matching `pattern` were written after this call. */
+  const count = (pattern: RegExp, left: number): Promise<void> =>
+    new Promise((resolve) => waiting.push({ pattern, left, resolve }));
   return {
-    logger: createLogger({ level: 'info', destination: sink }),
+    logger: createLogger({ level, destination: sink }),
     lines,
     /** Resolves on the next line matching `pattern`, written after this call. */
-    next(pattern: RegExp): Promise<void> {
-      return new Promise((resolve) => waiting.push({ pattern, resolve }));
-    },
+    next: (pattern: RegExp): Promise<void> => count(pattern, 1),
+    count,
   };
 }
 
@@ -60,6 +62,7 @@ if (redisSkip) {
   const open = (
     options: {
       ttlMs?: number;
+      challengeTtlMs?: number;
       maxFlows?: number;
       prefix?: string;
       url?: string;
@@ -71,19 +74,25 @@ if (redisSkip) {
       key: KEY,
       prefix: options.prefix ?? `test${prefixes++}:`,
       ttlMs: options.ttlMs ?? 60_000,
+      ...(options.challengeTtlMs !== undefined && { challengeTtlMs: options.challengeTtlMs }),
       maxFlows: options.maxFlows ?? 100,
       logger: options.logger ?? quiet,
     });
 
   const sharedPrefixes = new Map<string, string>();
   flowStoreContract('redis', {
-    async make({ ttlMs, maxFlows, shared }) {
+    async make({ ttlMs, maxFlows, challengeTtlMs, shared }) {
       let prefix = shared === undefined ? undefined : sharedPrefixes.get(shared);
       if (prefix === undefined) {
         prefix = `contract${prefixes++}:`;
         if (shared !== undefined) sharedPrefixes.set(shared, prefix);
       }
-      return open({ ttlMs, maxFlows, prefix });
+      return open({
+        ttlMs,
+        maxFlows,
+        prefix,
+        ...(challengeTtlMs !== undefined && { challengeTtlMs }),
+      });
     },
     // Redis keeps its own clock (TTLs in Redis itself): let real time pass.
     advance: (ms) => delay(ms),
@@ -175,7 +184,7 @@ if (redisSkip) {
       try {
         const flows = [newFlow(), newFlow(), newFlow()];
         for (const flow of flows) await store.create(flow);
-        await store.attachRequest(flows[0]!.state, {
+        await store.start(flows[0]!.state, {
           client_id: 'c',
           redirect_uri: 'http://127.0.0.1:1/cb',
           scope: ['openid'],
@@ -189,12 +198,23 @@ if (redisSkip) {
           error: 'access_denied',
           description: 'no thanks',
         });
+        assert.equal((await store.claim(flows[2]!.state, 60_000)).kind, 'claimed');
+        const refreshToken = `rt-${randomBytes(16).toString('base64url')}`;
+        const sub = `user-${randomBytes(8).toString('hex')}`;
+        await store.bindSubject(refreshToken, { iss: 'http://issuer.example', sub }, 60_000);
         const dump = await dumpRedis(redis.url);
         assert.ok(
           dump.includes(`${prefix}f:`) &&
             dump.includes(`${prefix}c:`) &&
+            dump.includes(`${prefix}w:`) &&
+            dump.includes(`${prefix}s:`) &&
             dump.includes(`${prefix}live`),
           dump,
+        );
+        assert.ok(!dump.includes(refreshToken), 'a refresh token is in the dump');
+        assert.ok(
+          !dump.includes(sub) && !dump.includes('issuer.example'),
+          'a subject is in the dump',
         );
         for (const flow of flows) {
           for (const secret of [flow.state, flow.nonce, flow.verifier!])
@@ -352,6 +372,50 @@ if (redisSkip) {
         assert.equal((await again).kind, 'outcome');
         assert.equal((await store.redeemCode('after-outage'))?.state, flow.state);
         assert.ok(watch.lines.every((line) => !line.includes(survivor.state)));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('is subscribed to exactly the clear channel once waiters ended during an outage', async () => {
+      const watch = watchedLogger('debug');
+      const prefix = `reconcile${prefixes++}:`;
+      const store = await open({ url: own.url, logger: watch.logger, prefix });
+      const raw = createClient({ url: own.url });
+      raw.on('error', () => {});
+      await raw.connect();
+      try {
+        const flows = [newFlow(), newFlow(), newFlow()];
+        for (const flow of flows) await store.create(flow);
+        const controllers = flows.map(() => new AbortController());
+        const waits = flows.map((flow, i) =>
+          store.waitForOutcome(flow.state, controllers[i]!.signal),
+        );
+        // Each waiter waits once it has subscribed to its flow's channel (with the clear channel: 4).
+        while ((await raw.pubSubChannels(`${prefix}*`)).length < flows.length + 1);
+        raw.destroy();
+
+        const lost = watch.next(/Redis connection lost/);
+        await own.kill();
+        await lost;
+        // Their unsubscribes cannot reach Redis now, and node-redis keeps what it could not undo.
+        const failed = watch.count(/Unsubscribing a finished waiter failed/, flows.length);
+        for (const controller of controllers) controller.abort(new Error('the app went away'));
+        for (const result of await Promise.allSettled(waits))
+          assert.equal(result.status, 'rejected');
+        await failed;
+
+        const reconciled = watch.next(/Subscriptions reconciled/);
+        await own.restart();
+        await reconciled;
+        const check = createClient({ url: own.url });
+        check.on('error', () => {});
+        await check.connect();
+        try {
+          assert.deepEqual(await check.pubSubChannels(`${prefix}*`), [`${prefix}clear`]);
+        } finally {
+          check.destroy();
+        }
       } finally {
         await store.close();
       }

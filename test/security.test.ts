@@ -548,10 +548,12 @@ describe('security gates (default configuration)', () => {
     const code = ((await codeResponse.json()) as PKCE).result!.code;
 
     // Token answers (and every other answer holding a secret) are not cacheable.
-    const token = await stack.api(
-      '/pkce/token',
-      postJson({ grant_type: 'authorization_code', code }),
-    );
+    const exchange = {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: own.challenge.verifier,
+    };
+    const token = await stack.api('/pkce/token', postJson(exchange));
     assert.equal(token.status, 200);
     assert.equal(token.headers.get('cache-control'), 'no-store');
     const refreshToken = ((await token.json()) as PKCE).auth0!.oAuth.token!.refresh_token!;
@@ -564,10 +566,7 @@ describe('security gates (default configuration)', () => {
     const challenge = await stack.api('/pkce/challenge');
     assert.equal(challenge.headers.get('cache-control'), 'no-store');
     // A replayed code is refused without a secret in the answer.
-    const replay = await stack.api(
-      '/pkce/token',
-      postJson({ grant_type: 'authorization_code', code }),
-    );
+    const replay = await stack.api('/pkce/token', postJson(exchange));
     await refusal(replay, 400, 'invalid_grant', [code, own.challenge.verifier]);
   });
 });

@@ -10,7 +10,12 @@ import type { FlowRecord, FlowStore } from '../src/store/types.js';
 
 export interface ContractHarness {
   /** A fresh, empty store (a second call with the same `shared` key returns a second handle on the same data). */
-  make(options: { ttlMs: number; maxFlows: number; shared?: string }): Promise<FlowStore>;
+  make(options: {
+    ttlMs: number;
+    maxFlows: number;
+    challengeTtlMs?: number;
+    shared?: string;
+  }): Promise<FlowStore>;
   /** Makes `ms` pass for the store: a fake clock, or real time for stores that keep their own. */
   advance(ms: number): Promise<void>;
 }
@@ -27,6 +32,10 @@ export function newFlow(overrides: Partial<FlowRecord> = {}): FlowRecord {
     expiresAt: 0,
     ...overrides,
   };
+}
+
+function isTooMany(e: unknown): boolean {
+  return e instanceof BrokerError && e.code === 'too_many_flows';
 }
 
 export function flowStoreContract(name: string, harness: ContractHarness): void {
@@ -90,7 +99,7 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
       try {
         const flow = newFlow();
         await store.create(flow);
-        await store.attachRequest(flow.state, {
+        await store.start(flow.state, {
           client_id: 'c',
           redirect_uri: 'http://127.0.0.1:1/cb',
           scope: ['openid'],
@@ -112,6 +121,59 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
         assert.equal(await store.redeemCode('code-1'), undefined);
         assert.equal(await store.get(flow.state), undefined);
         assert.equal(await store.complete('unknown', { kind: 'code', code: 'x' }), undefined);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('finds a flow by its code without taking it; of many redemptions after a look, one wins', async () => {
+      const store = await harness.make({ ttlMs, maxFlows: 10 });
+      try {
+        const flow = newFlow();
+        await store.create(flow);
+        assert.equal(await store.findByCode('the-code'), undefined);
+        await store.complete(flow.state, { kind: 'code', code: 'the-code', iss: 'http://issuer' });
+        for (let i = 0; i < 2; i += 1) {
+          const found = await store.findByCode('the-code');
+          assert.equal(found?.state, flow.state);
+          assert.equal(found?.verifier, flow.verifier);
+          assert.deepEqual(found?.outcome, {
+            kind: 'code',
+            code: 'the-code',
+            iss: 'http://issuer',
+          });
+        }
+        assert.equal(await store.findByCode('another-code'), undefined);
+        const looks = await Promise.all(
+          Array.from({ length: 20 }, () => store.findByCode('the-code')),
+        );
+        assert.ok(looks.every((found) => found?.state === flow.state));
+        const redemptions = await Promise.all(
+          Array.from({ length: 50 }, () => store.redeemCode('the-code')),
+        );
+        assert.equal(redemptions.filter(Boolean).length, 1);
+        assert.equal(await store.findByCode('the-code'), undefined);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('keeps the subject of a refresh token under its hash, across clear, for its TTL', async () => {
+      const store = await harness.make({ ttlMs, maxFlows: 10 });
+      try {
+        const alice = { iss: 'http://issuer', sub: 'alice' };
+        assert.equal(await store.subjectOf('rt-1'), undefined);
+        await store.bindSubject('rt-1', alice, 60_000);
+        assert.deepEqual(await store.subjectOf('rt-1'), alice);
+        assert.equal(await store.subjectOf('rt-2'), undefined);
+        await store.clear();
+        assert.deepEqual(await store.subjectOf('rt-1'), alice, 'clear must not unbind');
+        await store.bindSubject('rt-1', { iss: 'http://issuer', sub: 'bob' }, 60_000);
+        assert.equal((await store.subjectOf('rt-1'))?.sub, 'bob');
+        await store.bindSubject('rt-short', alice, 300);
+        assert.deepEqual(await store.subjectOf('rt-short'), alice);
+        await harness.advance(450);
+        assert.equal(await store.subjectOf('rt-short'), undefined);
       } finally {
         await store.close();
       }
@@ -139,7 +201,7 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
       }
     });
 
-    it('does not attach a request to an unknown or completed flow', async () => {
+    it('starts a flow once, and never an unknown or completed one', async () => {
       const store = await harness.make({ ttlMs, maxFlows: 10 });
       try {
         const request = {
@@ -148,20 +210,103 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
           scope: ['openid'],
           response_mode: 'query',
         };
-        assert.equal(await store.attachRequest('unknown', request), undefined);
+        assert.equal(await store.start('unknown', request), undefined);
         const flow = newFlow();
         await store.create(flow);
+        assert.equal((await store.start(flow.state, request))?.request?.response_mode, 'query');
+        assert.equal((await store.get(flow.state))?.request?.response_mode, 'query');
         assert.equal(
-          (await store.attachRequest(flow.state, request))?.request?.response_mode,
-          'query',
+          await store.start(flow.state, { ...request, response_mode: 'form_post' }),
+          undefined,
         );
-        await store.complete(flow.state, {
+        assert.equal((await store.get(flow.state))?.request?.response_mode, 'query');
+        const done = newFlow();
+        await store.create(done);
+        await store.complete(done.state, {
           kind: 'error',
           reason: 'denied',
           error: 'access_denied',
         });
-        assert.equal(await store.attachRequest(flow.state, request), undefined);
+        assert.equal(await store.start(done.state, request), undefined);
+        const racing = newFlow();
+        await store.create(racing);
+        const starts = await Promise.all(
+          Array.from({ length: 20 }, () => store.start(racing.state, request)),
+        );
+        assert.equal(starts.filter(Boolean).length, 1);
       } finally {
+        await store.close();
+      }
+    });
+
+    it('forgets a challenge nobody started after challengeTtlMs, a started flow ttlMs after its start', async () => {
+      const store = await harness.make({ ttlMs: 1_000, challengeTtlMs: 300, maxFlows: 2 });
+      try {
+        const [idle, started] = [newFlow(), newFlow()];
+        await store.create(idle);
+        await store.create(started);
+        const request = {
+          client_id: 'c',
+          redirect_uri: 'http://127.0.0.1:1/cb',
+          scope: ['openid'],
+          response_mode: 'form_post',
+        };
+        const begun = await store.start(started.state, request);
+        assert.ok(begun && begun.expiresAt - begun.createdAt >= 1_000);
+        await assert.rejects(store.create(newFlow()), isTooMany);
+        await harness.advance(450);
+        assert.equal(await store.get(idle.state), undefined);
+        assert.ok(await store.get(started.state), 'a started flow outlives the challenge TTL');
+        // The abandoned challenge's place under the cap is free again.
+        await store.create(newFlow());
+        await harness.advance(750);
+        assert.equal(await store.get(started.state), undefined);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('lets one waiter at a time claim a flow, until it releases or its lease ends', async () => {
+      const store = await harness.make({ ttlMs, maxFlows: 10, shared: 'claims' });
+      const other = await harness.make({ ttlMs, maxFlows: 10, shared: 'claims' });
+      try {
+        const flow = newFlow();
+        await store.create(flow);
+        const first = await store.claim(flow.state, 60_000);
+        assert.equal(first.kind, 'claimed');
+        assert.equal(first.kind === 'claimed' && first.flow.state, flow.state);
+        assert.deepEqual(await store.claim(flow.state, 60_000), { kind: 'busy' });
+        assert.deepEqual(await other.claim(flow.state, 60_000), { kind: 'busy' });
+        await other.release(flow.state, 'somebody-elses-claim');
+        assert.deepEqual(await other.claim(flow.state, 60_000), { kind: 'busy' });
+        await store.release(flow.state, first.kind === 'claimed' ? first.claim : '');
+        const second = await other.claim(flow.state, 60_000);
+        assert.equal(second.kind, 'claimed');
+        // A claim released late (after someone else took over) leaves the new one alone.
+        await store.release(flow.state, first.kind === 'claimed' ? first.claim : '');
+        assert.deepEqual(await store.claim(flow.state, 60_000), { kind: 'busy' });
+        assert.deepEqual(await store.claim('unknown', 60_000), { kind: 'gone' });
+
+        const racing = newFlow();
+        await store.create(racing);
+        const claims = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (i % 2 ? store : other).claim(racing.state, 60_000)),
+        );
+        assert.equal(claims.filter((c) => c.kind === 'claimed').length, 1);
+
+        const leased = newFlow();
+        await store.create(leased);
+        assert.equal((await store.claim(leased.state, 300)).kind, 'claimed');
+        assert.deepEqual(await other.claim(leased.state, 300), { kind: 'busy' });
+        await harness.advance(450);
+        assert.equal((await other.claim(leased.state, 60_000)).kind, 'claimed');
+
+        // A forgotten flow takes its claim along: the same state, created again, is free.
+        await store.delete(leased.state);
+        await store.create(leased);
+        assert.equal((await store.claim(leased.state, 60_000)).kind, 'claimed');
+      } finally {
+        await other.close();
         await store.close();
       }
     });

@@ -28,6 +28,8 @@ export interface BrokerConfig {
   storeKey: string | undefined;
   storePrefix: string;
   flowTtlSec: number;
+  /** A challenge nobody started is forgotten after this (≤ flowTtlSec). */
+  challengeTtlSec: number;
   waitTimeoutSec: number;
   maxPendingFlows: number;
   maxWaiters: number;
@@ -46,6 +48,7 @@ export const DEFAULTS = {
   store: 'memory',
   storePrefix: 'pkce-broker:',
   flowTtl: 600,
+  challengeTtl: 60,
   waitTimeout: 300,
   maxPendingFlows: 10_000,
   maxWaiters: 1_000,
@@ -292,6 +295,21 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     }
   }
 
+  const flowTtlSec = int('flowTtl', DEFAULTS.flowTtl, 10, 86_400, '--flow-ttl');
+  // Unset, it follows a shorter --flow-ttl; set, it must fit in it.
+  const challengeTtlSec = int(
+    'challengeTtl',
+    Math.min(DEFAULTS.challengeTtl, flowTtlSec),
+    1,
+    86_400,
+    '--challenge-ttl',
+  );
+  if (challengeTtlSec > flowTtlSec) {
+    throw configError(
+      `--challenge-ttl must not exceed --flow-ttl (${flowTtlSec}), got ${challengeTtlSec}${from('challengeTtl')}.`,
+    );
+  }
+
   return {
     port: int('port', DEFAULTS.port, 0, 65_535, '--port'),
     host: str('host') ?? DEFAULTS.host,
@@ -306,7 +324,8 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     store,
     storeKey,
     storePrefix: str('storePrefix') ?? DEFAULTS.storePrefix,
-    flowTtlSec: int('flowTtl', DEFAULTS.flowTtl, 10, 86_400, '--flow-ttl'),
+    flowTtlSec,
+    challengeTtlSec,
     waitTimeoutSec: int('waitTimeout', DEFAULTS.waitTimeout, 1, 86_400, '--wait-timeout'),
     maxPendingFlows: int(
       'maxPendingFlows',

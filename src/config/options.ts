@@ -119,7 +119,15 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     kind: 'integer',
     meta: 'SECONDS',
     defaultText: '600',
-    description: 'How long a sign-in may take from challenge to token.',
+    description: 'How long a sign-in may take from its start (POST /pkce/code) to token.',
+  },
+  {
+    flag: 'challenge-ttl',
+    kind: 'integer',
+    meta: 'SECONDS',
+    defaultText: '60',
+    description:
+      'How long a challenge waits for its POST /pkce/code to start it (at most --flow-ttl).',
   },
   {
     flag: 'wait-timeout',

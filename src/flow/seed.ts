@@ -31,6 +31,13 @@ export function given(value: string | undefined): string | undefined {
 
 const RESPONSE_MODES = new Set(['form_post', 'query']);
 
+/**
+ * A state or nonce an app may choose: printable ASCII, bounded. Long enough
+ * to carry entropy, short enough to keep out of the way, and safe in a URL
+ * and a log line once redacted. The broker's own (43 base64url) pass.
+ */
+const APP_VALUE = /^[\x21-\x7e]{8,512}$/;
+
 function invalid(message: string): BrokerError {
   return new BrokerError('invalid_request', message, { oauthError: 'invalid_request' });
 }
@@ -64,6 +71,12 @@ export function checkSeed(seed: SeededPKCE, policy: SeedPolicy): void {
   const mode = given(seed.response_mode);
   if (mode !== undefined && !RESPONSE_MODES.has(mode)) {
     throw invalid('response_mode must be "form_post" or "query".');
+  }
+  for (const field of ['state', 'nonce'] as const) {
+    const value = given(seed[field]);
+    if (value !== undefined && !APP_VALUE.test(value)) {
+      throw invalid(`${field} must be 8 to 512 printable ASCII characters.`);
+    }
   }
 }
 

@@ -12,10 +12,11 @@ import {
   type TokenizedPKCE,
 } from '../protocol/models.js';
 import { newChallenge, randomToken, verifierMatchesChallenge } from '../protocol/pkce.js';
-import type { IdentityProvider } from '../provider/types.js';
-import type { FlowRecord, FlowStore } from '../store/types.js';
+import type { IdentityProvider, TokenSet } from '../provider/types.js';
+import type { FlowOutcome, FlowRecord, FlowStore, Subject, WaitResult } from '../store/types.js';
 import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } from './seed.js';
 import { tokenAnswer } from './token-answer.js';
+import { LiveWaits, WaitEnded } from './waits.js';
 
 export interface FlowServiceOptions {
   store: FlowStore;
@@ -26,10 +27,18 @@ export interface FlowServiceOptions {
   openAuthorizeUrl(url: URL): void | Promise<void>;
 }
 
-/** A state an app may choose for a flow of its own: printable ASCII, bounded. */
-const APP_STATE = /^[\x21-\x7e]{8,512}$/;
+/** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
+export type CallbackDelivery = 'query' | 'form';
+
 /** An S256 challenge is exactly 43 base64url characters. */
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+/** A claim outlives its wait by this much at most: past it, a crashed broker's claim frees itself. */
+const CLAIM_MARGIN_MS = 30_000;
+/**
+ * How long the subject of a refresh token the broker handed out is kept,
+ * from its last use: about the idle lifetime hosted providers give them.
+ */
+const SUBJECT_TTL_MS = 30 * 24 * 3600 * 1000;
 
 function invalidRequest(message: string): BrokerError {
   return new BrokerError('invalid_request', message, { oauthError: 'invalid_request' });
@@ -39,7 +48,12 @@ function invalidGrant(message: string): BrokerError {
   return new BrokerError('invalid_grant', message, { oauthError: 'invalid_grant' });
 }
 
+function invalidCallback(message: string): BrokerError {
+  return new BrokerError('invalid_callback', message, { oauthError: 'invalid_request' });
+}
+
 const UNKNOWN_STATE = 'Unknown, expired or already used state.';
+const NOT_OURS = 'This code was not received by the broker, was already used, or has expired.';
 
 export class FlowService {
   readonly #store: FlowStore;
@@ -47,7 +61,7 @@ export class FlowService {
   readonly #policy: SeedPolicy;
   readonly #waitTimeoutMs: number;
   readonly #open: (url: URL) => void | Promise<void>;
-  readonly #stopping = new AbortController();
+  readonly #waits = new LiveWaits();
 
   constructor(options: FlowServiceOptions) {
     this.#store = options.store;
@@ -55,6 +69,11 @@ export class FlowService {
     this.#policy = options.policy;
     this.#waitTimeoutMs = options.waitTimeoutMs;
     this.#open = options.openAuthorizeUrl;
+  }
+
+  /** POST /pkce/code requests waiting right now (none once each has ended). */
+  get liveWaits(): number {
+    return this.#waits.size;
   }
 
   /** GET /pkce/challenge */
@@ -81,49 +100,62 @@ export class FlowService {
 
   /**
    * POST /pkce/code: starts (or resumes) the flow, opens the browser and waits
-   * for its callback. `cancelled` aborts when the app goes away; the flow is
-   * then forgotten.
+   * for its callback. One waiter per flow: whoever knows only the state (it is
+   * in the authorize URL) gets 409 while the app waits, and nothing from a flow
+   * the broker runs alone. `cancelled` aborts when the app goes away; the
+   * flow is then forgotten if this request started it.
    */
   async authorize(seed: SeededPKCE, cancelled: AbortSignal): Promise<PKCE> {
     checkSeed(seed, this.#policy);
-    const flow = await this.#flowFor(seed);
-    const request = resolveRequest(seed, this.#policy);
-    const echoed: SeededPKCE = {
-      schema: MODEL_SCHEMA,
-      response_type: 'code',
-      state: flow.state,
-      nonce: flow.nonce,
-      redirect_uri: request.redirect_uri,
-      code_challenge: flow.challenge,
-      code_challenge_method: 'S256',
-      scope: request.scope,
-      client_id: request.client_id,
-      response_mode: request.response_mode,
-      ...(request.audience !== undefined && { audience: request.audience }),
-      ...(given(seed.domain) !== undefined && { domain: seed.domain }),
-    };
-    if (!flow.outcome) {
-      const url = this.#provider.authorizationUrl(authorizeParams(seed, request, flow));
-      // Kept on the flow so a terminal client holding the state can show it (GET /pkce/authorize-url).
-      if (!(await this.#store.attachRequest(flow.state, { ...request, authorizeUrl: url.href }))) {
-        throw invalidRequest(UNKNOWN_STATE);
-      }
-      await this.#open(url);
+    if (this.#waits.stopped) throw shuttingDown();
+    const { flow, created } = await this.#flowFor(seed);
+    if (flow.origin === 'solo' && !created) {
+      // Its code is the credential (the broker fills in the verifier): it goes to its one waiter only.
+      throw new BrokerError('flow_busy', 'This sign-in belongs to the request that started it.');
     }
-    const result = await this.#wait(flow.state, cancelled);
-    return { schema: MODEL_SCHEMA, seed: echoed, result };
+    // The app holds the verifier, so the code is worthless to anyone else: a resume may have it again.
+    if (flow.outcome) return this.#answer(seed, flow, flow.outcome);
+    const held = await this.#store.claim(flow.state, this.#waitTimeoutMs + CLAIM_MARGIN_MS);
+    if (held.kind === 'busy') {
+      throw new BrokerError('flow_busy', 'Another request is already waiting for this sign-in.');
+    }
+    if (held.kind === 'gone') throw invalidRequest(UNKNOWN_STATE);
+    try {
+      let current = held.flow;
+      let owner = false;
+      if (!current.outcome && !current.request) {
+        const request = resolveRequest(seed, this.#policy);
+        const url = this.#provider.authorizationUrl(authorizeParams(seed, request, current));
+        // Kept on the flow so a terminal client holding the state can show it (GET /pkce/authorize-url).
+        const started = await this.#store.start(current.state, {
+          ...request,
+          authorizeUrl: url.href,
+        });
+        if (!started) throw invalidRequest(UNKNOWN_STATE);
+        current = started;
+        owner = true;
+        await this.#open(url);
+      }
+      const outcome = current.outcome ?? (await this.#wait(current, owner, cancelled));
+      return this.#answer(seed, current, outcome);
+    } finally {
+      // A release that fails (store down) leaves the claim to its lease.
+      await this.#store.release(flow.state, held.claim).catch(() => undefined);
+    }
   }
 
   /** POST|GET /pkce/response/code */
-  async callback(params: URLSearchParams): Promise<ResultedPKCE> {
+  async callback(params: URLSearchParams, delivery: CallbackDelivery): Promise<ResultedPKCE> {
     const state = params.get('state');
-    if (!state)
-      throw new BrokerError('invalid_callback', 'The callback carries no state.', {
-        oauthError: 'invalid_request',
-      });
+    if (!state) throw invalidCallback('The callback carries no state.');
     const flow = await this.#store.get(state);
-    if (!flow || flow.outcome) {
-      throw new BrokerError('invalid_callback', UNKNOWN_STATE, { oauthError: 'invalid_request' });
+    // A flow nobody started was never sent to the provider: whatever comes for it is forged.
+    if (!flow || flow.outcome || !flow.request) throw invalidCallback(UNKNOWN_STATE);
+    if (delivery === 'query' && flow.request.response_mode === 'form_post') {
+      // The provider posts a form_post flow's answer; a URL carrying one is a stranger's. The flow stays.
+      throw invalidCallback(
+        'This sign-in expects the provider to post its answer (response_mode=form_post), not a URL query.',
+      );
     }
     const check = this.#provider.checkCallback(params, flow.state);
     if (!check.ok) {
@@ -141,9 +173,7 @@ export class FlowService {
       code: check.code,
       ...(check.iss !== undefined && { iss: check.iss }),
     });
-    if (!completed) {
-      throw new BrokerError('invalid_callback', UNKNOWN_STATE, { oauthError: 'invalid_request' });
-    }
+    if (!completed) throw invalidCallback(UNKNOWN_STATE);
     return { schema: MODEL_SCHEMA, code: check.code, state };
   }
 
@@ -153,15 +183,7 @@ export class FlowService {
     const code = given(body.code);
     if (grantType === 'refresh_token') {
       if (!code) throw invalidRequest('A refresh_token grant carries the refresh token in "code".');
-      const audience = given(body.audience) ?? this.#policy.audience;
-      const tokens = await this.#provider.refresh({
-        refreshToken: code,
-        ...(audience !== undefined && { audience }),
-      });
-      return tokenAnswer(this.#provider, this.#policy, 'refresh_token', tokens, {
-        redirectUri: given(body.redirect_uri) ?? this.#policy.redirectUri,
-        audience,
-      });
+      return this.#refresh(code, body);
     }
     if (grantType !== 'authorization_code') {
       throw new BrokerError(
@@ -177,26 +199,30 @@ export class FlowService {
     if (clientId !== undefined && clientId !== this.#policy.clientId) {
       throw invalidRequest('client_id does not match the configured client.');
     }
-    const flow = await this.#store.redeemCode(code);
-    if (!flow || flow.outcome?.kind !== 'code') {
-      throw invalidGrant(
-        'This code was not received by the broker, was already used, or has expired.',
-      );
-    }
+    // Everything is checked before the code is taken: a wrong verifier does not burn it for its owner.
+    const flow = await this.#store.findByCode(code);
+    if (!flow || flow.outcome?.kind !== 'code') throw invalidGrant(NOT_OURS);
+    const { iss } = flow.outcome;
     const request = flow.request ?? resolveRequest({}, this.#policy);
     const redirectUri = given(body.redirect_uri);
     if (redirectUri !== undefined && redirectUri !== request.redirect_uri) {
       throw invalidGrant('redirect_uri differs from the one the code was issued for.');
     }
     const verifier = this.#verifierFor(flow, given(body.code_verifier));
+    // Single use: of concurrent exchanges that all passed the checks, one takes the code.
+    if (!(await this.#store.redeemCode(code))) throw invalidGrant(NOT_OURS);
     const tokens = await this.#provider.exchangeCode({
       code,
-      ...(flow.outcome.iss !== undefined && { iss: flow.outcome.iss }),
+      ...(iss !== undefined && { iss }),
       state: flow.state,
       redirectUri: request.redirect_uri,
       verifier,
       nonce: flow.nonce,
     });
+    const subject = subjectOf(tokens);
+    if (subject && tokens.refresh_token !== undefined) {
+      await this.#store.bindSubject(tokens.refresh_token, subject, SUBJECT_TTL_MS);
+    }
     return tokenAnswer(this.#provider, this.#policy, 'authorization_code', tokens, {
       redirectUri: request.redirect_uri,
       audience: request.audience,
@@ -208,7 +234,45 @@ export class FlowService {
     await this.#store.clear();
   }
 
-  async #flowFor(seed: SeededPKCE): Promise<FlowRecord> {
+  /**
+   * Ends every waiting POST /pkce/code with 503 and leaves their flows in the
+   * store: a broker going down must not hold its shutdown for the browser, nor
+   * forget sign-ins that another broker (or this one, restarted) can finish.
+   */
+  stop(): void {
+    this.#waits.stop();
+  }
+
+  /**
+   * A refresh keeps the user (OIDC Core §12.2): a refresh token the broker
+   * handed out is bound to the iss and sub of its sign-in, and an answer
+   * naming anyone else is refused. One it never handed out is bound now.
+   */
+  async #refresh(refreshToken: string, body: TokenizedPKCE): Promise<PKCE> {
+    const audience = given(body.audience) ?? this.#policy.audience;
+    const bound = await this.#store.subjectOf(refreshToken);
+    const tokens = await this.#provider.refresh({
+      refreshToken,
+      ...(audience !== undefined && { audience }),
+    });
+    const named = subjectOf(tokens);
+    if (bound && named && (named.iss !== bound.iss || named.sub !== bound.sub)) {
+      throw invalidGrant(
+        'The refreshed ID token names another user than the sign-in this refresh token came from; its tokens were not handed out.',
+      );
+    }
+    const subject = bound ?? named;
+    if (subject) {
+      // A rotated refresh token gets the binding of the one it replaces.
+      await this.#store.bindSubject(tokens.refresh_token ?? refreshToken, subject, SUBJECT_TTL_MS);
+    }
+    return tokenAnswer(this.#provider, this.#policy, 'refresh_token', tokens, {
+      redirectUri: given(body.redirect_uri) ?? this.#policy.redirectUri,
+      audience,
+    });
+  }
+
+  async #flowFor(seed: SeededPKCE): Promise<{ flow: FlowRecord; created: boolean }> {
     const state = given(seed.state);
     const existing = state === undefined ? undefined : await this.#store.get(state);
     if (existing) {
@@ -220,27 +284,26 @@ export class FlowService {
       ) {
         throw invalidRequest('nonce and code_challenge must be those of the flow with this state.');
       }
-      return existing;
+      return { flow: existing, created: false };
     }
     const challenge = given(seed.code_challenge);
     if (challenge === undefined) {
       if (state !== undefined) throw invalidRequest(UNKNOWN_STATE);
-      // An empty seed: the broker runs the whole flow from its configuration.
+      // No state and no challenge: the broker runs the whole flow from its configuration.
       const values = newChallenge();
-      return this.#create({ ...values, origin: 'broker' });
+      const nonce = given(seed.nonce) ?? values.nonce;
+      return { flow: await this.#create({ ...values, nonce, origin: 'solo' }), created: true };
     }
     // The app prepared this flow itself and holds the verifier.
     if (!S256_CHALLENGE.test(challenge))
       throw invalidRequest('code_challenge is not an S256 challenge.');
-    if (state !== undefined && !APP_STATE.test(state)) {
-      throw invalidRequest('state must be 8 to 512 printable ASCII characters.');
-    }
-    return this.#create({
+    const flow = await this.#create({
       state: state ?? randomToken(),
       nonce: given(seed.nonce) ?? randomToken(),
       challenge,
       origin: 'app',
     });
+    return { flow, created: true };
   }
 
   async #create(values: Omit<FlowRecord, 'createdAt' | 'expiresAt'>): Promise<FlowRecord> {
@@ -249,57 +312,87 @@ export class FlowService {
     return flow;
   }
 
+  /**
+   * The verifier for the exchange. Where the app holds it (`broker`, `app`) it
+   * is required: the code alone, seen in a URL or handed to a resume, is worth
+   * nothing. Only a flow the broker ran alone has its verifier filled in.
+   */
   #verifierFor(flow: FlowRecord, offered: string | undefined): string {
-    if (offered !== undefined && !verifierMatchesChallenge(offered, flow.challenge)) {
-      throw invalidGrant('code_verifier does not match the code_challenge of this flow.');
+    if (offered !== undefined) {
+      if (!verifierMatchesChallenge(offered, flow.challenge)) {
+        throw invalidGrant('code_verifier does not match the code_challenge of this flow.');
+      }
+      return offered;
     }
-    const verifier = offered ?? flow.verifier;
-    if (verifier === undefined) {
-      throw invalidGrant('This flow was prepared by the app: code_verifier is required.');
-    }
-    return verifier;
+    if (flow.origin === 'solo' && flow.verifier !== undefined) return flow.verifier;
+    throw invalidGrant(
+      'code_verifier is required: send the verifier of this flow (from GET /pkce/challenge, or your own).',
+    );
+  }
+
+  #answer(seed: SeededPKCE, flow: FlowRecord, outcome: FlowOutcome): PKCE {
+    if (outcome.kind === 'error') throw outcomeError(outcome);
+    const request = flow.request ?? resolveRequest(seed, this.#policy);
+    const echoed: SeededPKCE = {
+      schema: MODEL_SCHEMA,
+      response_type: 'code',
+      state: flow.state,
+      nonce: flow.nonce,
+      redirect_uri: request.redirect_uri,
+      code_challenge: flow.challenge,
+      code_challenge_method: 'S256',
+      scope: request.scope,
+      client_id: request.client_id,
+      response_mode: request.response_mode,
+      ...(request.audience !== undefined && { audience: request.audience }),
+      ...(given(seed.domain) !== undefined && { domain: seed.domain }),
+    };
+    return {
+      schema: MODEL_SCHEMA,
+      seed: echoed,
+      result: { schema: MODEL_SCHEMA, code: outcome.code, state: flow.state },
+    };
   }
 
   /**
-   * Ends every waiting POST /pkce/code with 503 and leaves their flows in the
-   * store: a broker going down must not hold its shutdown for the browser, nor
-   * forget sign-ins that another broker (or this one, restarted) can finish.
+   * Waits for the flow's outcome. The claim is released by the caller
+   * whatever happens here; the flow itself is forgotten when its owner went
+   * away, or when it is one the broker runs alone (nobody may resume it).
    */
-  stop(): void {
-    this.#stopping.abort(new Error('broker stopping'));
-  }
-
-  async #wait(state: string, cancelled: AbortSignal): Promise<ResultedPKCE> {
-    const timeout = AbortSignal.timeout(this.#waitTimeoutMs);
-    const signal = AbortSignal.any([timeout, cancelled, this.#stopping.signal]);
-    let outcome;
+  async #wait(flow: FlowRecord, owner: boolean, cancelled: AbortSignal): Promise<FlowOutcome> {
+    let result: WaitResult;
     try {
-      outcome = await this.#store.waitForOutcome(state, signal);
+      result = await this.#waits.run(this.#waitTimeoutMs, cancelled, (signal) =>
+        this.#store.waitForOutcome(flow.state, signal),
+      );
     } catch (error) {
-      if (this.#stopping.signal.aborted) {
-        throw new BrokerError(
-          'shutting_down',
-          'The broker is stopping; ask again for this state to resume the sign-in.',
-          { cause: error, retryAfter: 1 },
-        );
+      if (!(error instanceof WaitEnded)) {
+        throw isBrokerError(error)
+          ? error
+          : new BrokerError('internal', 'Waiting for the sign-in failed.', { cause: error });
       }
-      if (cancelled.aborted) {
-        await this.#store.delete(state);
-        throw new BrokerError('flow_cleared', 'The app went away; the sign-in was cancelled.', {
-          cause: error,
-        });
+      if (flow.origin === 'solo' || (owner && error.why === 'cancelled')) {
+        await this.#store.delete(flow.state).catch(() => undefined);
       }
-      if (timeout.aborted) {
-        throw new BrokerError(
-          'wait_timeout',
-          'No answer from the browser in time; the sign-in was not completed.',
-        );
+      switch (error.why) {
+        case 'stopping':
+          throw shuttingDown(error);
+        case 'cancelled':
+          throw new BrokerError(
+            'flow_cleared',
+            owner || flow.origin === 'solo'
+              ? 'The app went away; the sign-in was cancelled.'
+              : 'The request went away; the sign-in stays with the app that started it.',
+            { cause: error },
+          );
+        case 'timeout':
+          throw new BrokerError(
+            'wait_timeout',
+            'No answer from the browser in time; the sign-in was not completed.',
+          );
       }
-      throw isBrokerError(error)
-        ? error
-        : new BrokerError('internal', 'Waiting for the sign-in failed.', { cause: error });
     }
-    switch (outcome.kind) {
+    switch (result.kind) {
       case 'cleared':
         throw new BrokerError('flow_cleared', 'The sign-in was cleared before it completed.');
       case 'gone':
@@ -307,13 +400,23 @@ export class FlowService {
           'flow_cleared',
           'The sign-in was cancelled or expired before it completed.',
         );
-      case 'outcome': {
-        const result = outcome.flow.outcome;
-        if (result.kind === 'error') throw outcomeError(result);
-        return { schema: MODEL_SCHEMA, code: result.code, state };
-      }
+      case 'outcome':
+        return result.flow.outcome;
     }
   }
+}
+
+function shuttingDown(cause?: unknown): BrokerError {
+  return new BrokerError(
+    'shutting_down',
+    'The broker is stopping; ask again for this state to resume the sign-in.',
+    { cause, retryAfter: 1 },
+  );
+}
+
+/** Who a validated ID token names, where one came. */
+function subjectOf(tokens: TokenSet): Subject | undefined {
+  return tokens.claims && { iss: tokens.claims.iss, sub: tokens.claims.sub };
 }
 
 function outcomeError(outcome: {

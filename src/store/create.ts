@@ -8,6 +8,7 @@ export interface CreateStoreOptions {
   /** "memory", or a redis:// or rediss:// URL. */
   url: string;
   ttlMs: number;
+  challengeTtlMs?: number;
   maxFlows: number;
   /** --store-key, 64 hex characters; loadConfig requires it with Redis. */
   key: string | undefined;
@@ -16,8 +17,11 @@ export interface CreateStoreOptions {
 }
 
 export async function createFlowStore(options: CreateStoreOptions): Promise<FlowStore> {
-  if (options.url === 'memory')
-    return new MemoryFlowStore({ ttlMs: options.ttlMs, maxFlows: options.maxFlows });
+  const ttls = {
+    ttlMs: options.ttlMs,
+    ...(options.challengeTtlMs !== undefined && { challengeTtlMs: options.challengeTtlMs }),
+  };
+  if (options.url === 'memory') return new MemoryFlowStore({ ...ttls, maxFlows: options.maxFlows });
   // Anything else is a Redis URL with its key: loadConfig checked both, once.
   if (options.key === undefined) throw new TypeError('A Redis store needs its --store-key.');
   // Loaded on demand: a broker on the memory store never loads the Redis client.
@@ -26,7 +30,7 @@ export async function createFlowStore(options: CreateStoreOptions): Promise<Flow
     url: options.url,
     key: options.key,
     prefix: options.prefix,
-    ttlMs: options.ttlMs,
+    ...ttls,
     maxFlows: options.maxFlows,
     logger: options.logger,
   });

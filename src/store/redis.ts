@@ -18,9 +18,16 @@
  *
  * Messages published while the subscriber is disconnected are lost; when both
  * connections are back, every waiter re-reads its flow (outcome → answered,
- * flow gone → gone, or cleared if a clear happened meanwhile). Waiters stay
- * waiting through an outage, bounded by the service's wait timeout.
+ * flow gone → gone, or cleared if a clear happened meanwhile), and the
+ * subscriptions are trimmed to those of the waiters still waiting (node-redis
+ * resubscribes what an unsubscribe during the outage could not undo). Waiters
+ * stay waiting through an outage, bounded by the service's wait timeout.
+ *
+ * The one-waiter claim is a key of its own with the lease as its expiry, so a
+ * crashed broker's claim ends by itself; refresh-token subjects are sealed
+ * values under the sealer's index of the token.
  */
+import { randomUUID } from 'node:crypto';
 import { BrokerError } from '../errors.js';
 import { constantTimeEqual } from '../protocol/pkce.js';
 import type { Logger } from '../logging.js';
@@ -28,11 +35,13 @@ import { RedisConnection, type Reply } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
 import { createSealer, type Sealer } from './sealing.js';
 import type {
+  ClaimResult,
   FlowOutcome,
   FlowRecord,
   FlowRequest,
   FlowStore,
   StoreHealth,
+  Subject,
   WaitResult,
 } from './types.js';
 
@@ -42,6 +51,8 @@ export interface RedisFlowStoreOptions {
   key: string;
   prefix: string;
   ttlMs: number;
+  /** Life of a flow nobody started; default `ttlMs`. */
+  challengeTtlMs?: number;
   maxFlows: number;
   logger: Logger;
   commandTimeoutMs?: number;
@@ -76,7 +87,7 @@ export async function connectRedisFlowStore(
   });
   const store = new RedisFlowStore(connection, sealer, options);
   try {
-    await store.start();
+    await store.listen();
   } catch (error) {
     await connection.close();
     throw error;
@@ -89,6 +100,7 @@ export class RedisFlowStore implements FlowStore {
   readonly #sealer: Sealer;
   readonly #prefix: string;
   readonly #ttlMs: number;
+  readonly #challengeTtlMs: number;
   readonly #maxFlows: number;
   readonly #logger: Logger;
   readonly #waiters = new Set<Waiter>();
@@ -99,12 +111,13 @@ export class RedisFlowStore implements FlowStore {
     this.#sealer = sealer;
     this.#prefix = options.prefix;
     this.#ttlMs = options.ttlMs;
+    this.#challengeTtlMs = options.challengeTtlMs ?? options.ttlMs;
     this.#maxFlows = options.maxFlows;
     this.#logger = options.logger;
   }
 
   /** Keeps the clear channel subscribed for the store's lifetime (no churn per waiter), and looks again after outages. */
-  async start(): Promise<void> {
+  async listen(): Promise<void> {
     await this.#redis.subscriber.subscribe(this.#clearChannel, ignore);
     this.#redis.onRestored(() => this.#afterOutage());
   }
@@ -124,7 +137,7 @@ export class RedisFlowStore implements FlowStore {
       [key, this.#liveKey],
       [
         id,
-        String(this.#ttlMs),
+        String(this.#challengeTtlMs),
         String(this.#maxFlows),
         this.#sealer.seal(JSON.stringify(base), `${key}#r`),
       ],
@@ -152,14 +165,35 @@ export class RedisFlowStore implements FlowStore {
     return (await this.#inspect(state)).flow;
   }
 
-  async attachRequest(state: string, request: FlowRequest): Promise<FlowRecord | undefined> {
-    const key = this.#flowKey(this.#id(state));
+  async start(state: string, request: FlowRequest): Promise<FlowRecord | undefined> {
+    const id = this.#id(state);
+    const key = this.#flowKey(id);
     const reply = await this.#redis.eval(
-      scripts.ATTACH,
-      [key],
-      [this.#sealer.seal(JSON.stringify(request), `${key}#q`)],
+      scripts.START,
+      [key, this.#liveKey],
+      [this.#sealer.seal(JSON.stringify(request), `${key}#q`), String(this.#ttlMs), id],
     );
     return this.#record(key, reply);
+  }
+
+  async claim(state: string, leaseMs: number): Promise<ClaimResult> {
+    const id = this.#id(state);
+    const key = this.#flowKey(id);
+    const claim = randomUUID();
+    const [status, ...fields] = asList(
+      await this.#redis.eval(
+        scripts.CLAIM,
+        [key, this.#claimKey(id)],
+        [claim, String(Math.max(1, Math.ceil(leaseMs)))],
+      ),
+    );
+    if (status === 'busy') return { kind: 'busy' };
+    const flow = status === 'ok' ? this.#fromFields(key, fields) : undefined;
+    return flow ? { kind: 'claimed', claim, flow } : { kind: 'gone' };
+  }
+
+  async release(state: string, claim: string): Promise<void> {
+    await this.#redis.eval(scripts.RELEASE, [this.#claimKey(this.#id(state))], [claim]);
   }
 
   async complete(state: string, outcome: FlowOutcome): Promise<FlowRecord | undefined> {
@@ -176,20 +210,38 @@ export class RedisFlowStore implements FlowStore {
     return this.#record(key, reply);
   }
 
+  async findByCode(code: string): Promise<FlowRecord | undefined> {
+    const codeId = this.#sealer.index('code', code);
+    const reply = await this.#redis.eval(
+      scripts.FIND,
+      [this.#codeKey(codeId)],
+      [this.#flowKey(''), codeId],
+    );
+    return this.#codeFlow(reply, code);
+  }
+
   async redeemCode(code: string): Promise<FlowRecord | undefined> {
     const codeId = this.#sealer.index('code', code);
     const reply = await this.#redis.eval(
       scripts.REDEEM,
       [this.#codeKey(codeId), this.#liveKey],
-      [this.#flowKey(''), codeId],
+      [this.#flowKey(''), codeId, this.#claimKey('')],
     );
-    if (reply === null) return undefined;
-    const [id, ...fields] = asList(reply);
-    const flow = this.#fromFields(this.#flowKey(String(id)), fields);
-    // The index matched the code's HMAC; comparing the sealed code too costs nothing.
-    if (flow?.outcome?.kind !== 'code' || !constantTimeEqual(flow.outcome.code, code))
-      return undefined;
-    return flow;
+    return this.#codeFlow(reply, code);
+  }
+
+  async bindSubject(refreshToken: string, subject: Subject, ttlMs: number): Promise<void> {
+    const key = this.#subjectKey(refreshToken);
+    const sealed = this.#sealer.seal(JSON.stringify({ iss: subject.iss, sub: subject.sub }), key);
+    await this.#redis.command(['SET', key, sealed, 'PX', String(Math.max(1, Math.ceil(ttlMs)))]);
+  }
+
+  async subjectOf(refreshToken: string): Promise<Subject | undefined> {
+    const key = this.#subjectKey(refreshToken);
+    const sealed = await this.#redis.command(['GET', key]);
+    return typeof sealed === 'string'
+      ? (JSON.parse(this.#sealer.open(sealed, key)) as Subject)
+      : undefined;
   }
 
   async waitForOutcome(state: string, signal: AbortSignal): Promise<WaitResult> {
@@ -222,7 +274,7 @@ export class RedisFlowStore implements FlowStore {
     const id = this.#id(state);
     await this.#redis.eval(
       scripts.DELETE,
-      [this.#flowKey(id), this.#liveKey],
+      [this.#flowKey(id), this.#liveKey, this.#claimKey(id)],
       [this.#codeKey(''), id, this.#channel(id)],
     );
   }
@@ -231,7 +283,7 @@ export class RedisFlowStore implements FlowStore {
     await this.#redis.eval(
       scripts.CLEAR,
       [this.#liveKey, this.#epochKey],
-      [this.#flowKey(''), this.#codeKey(''), this.#clearChannel],
+      [this.#flowKey(''), this.#codeKey(''), this.#clearChannel, this.#claimKey('')],
     );
   }
 
@@ -294,8 +346,43 @@ export class RedisFlowStore implements FlowStore {
   }
 
   #afterOutage(): void {
+    void this.#reconcile();
     for (const waiter of this.#waiters)
       if (waiter.subscribed) void this.#recheck(waiter, 'reconnected');
+  }
+
+  /**
+   * On reconnect node-redis resubscribes every channel it still holds a
+   * listener for, and a waiter whose unsubscribe failed during the outage
+   * left its listener there: drop every listener but those of the waiters
+   * still waiting (and the store's own on the clear channel).
+   */
+  async #reconcile(): Promise<void> {
+    const wanted = new Map<string, Set<unknown>>([[this.#clearChannel, new Set([ignore])]]);
+    for (const waiter of this.#waiters) {
+      for (const channel of [waiter.channel, this.#clearChannel]) {
+        const listeners = wanted.get(channel) ?? new Set();
+        listeners.add(waiter.listener);
+        wanted.set(channel, listeners);
+      }
+    }
+    const stale: Array<[string, (message: string, channel: string) => void]> = [];
+    for (const [channel, sets] of this.#redis.subscriber.getPubSubListeners('CHANNELS')) {
+      for (const listener of sets.strings)
+        if (!wanted.get(channel)?.has(listener))
+          stale.push([channel, listener as (message: string, channel: string) => void]);
+    }
+    const results = await Promise.allSettled(
+      stale.map(([channel, listener]) => this.#redis.subscriber.unsubscribe(channel, listener)),
+    );
+    this.#logger.debug(
+      {
+        store: 'redis',
+        dropped: stale.length,
+        failed: results.filter((r) => r.status === 'rejected').length,
+      },
+      'Subscriptions reconciled with the live waiters after the outage',
+    );
   }
 
   #release(waiter: Waiter): void {
@@ -310,7 +397,7 @@ export class RedisFlowStore implements FlowStore {
       .catch((error: unknown) => {
         this.#logger.debug(
           { store: 'redis', reason: (error as Error).message },
-          'Unsubscribing a finished waiter failed; it is dropped on resubscription',
+          'Unsubscribing a finished waiter failed; it is dropped when Redis is back',
         );
       });
   }
@@ -323,6 +410,17 @@ export class RedisFlowStore implements FlowStore {
       pttl: Number(fields[5] ?? -2),
       epoch: String(fields[6] ?? '0'),
     };
+  }
+
+  /** A FIND or REDEEM reply → the flow, when its sealed code is `code` too. */
+  #codeFlow(reply: Reply, code: string): FlowRecord | undefined {
+    if (reply === null) return undefined;
+    const [id, ...fields] = asList(reply);
+    const flow = this.#fromFields(this.#flowKey(String(id)), fields);
+    // The index matched the code's HMAC; comparing the sealed code too costs nothing.
+    if (flow?.outcome?.kind !== 'code' || !constantTimeEqual(flow.outcome.code, code))
+      return undefined;
+    return flow;
   }
 
   #record(key: string, reply: Reply): FlowRecord | undefined {
@@ -357,6 +455,14 @@ export class RedisFlowStore implements FlowStore {
 
   #codeKey(codeId: string): string {
     return `${this.#prefix}c:${codeId}`;
+  }
+
+  #claimKey(id: string): string {
+    return `${this.#prefix}w:${id}`;
+  }
+
+  #subjectKey(refreshToken: string): string {
+    return `${this.#prefix}s:${this.#sealer.index('refresh', refreshToken)}`;
   }
 
   #channel(id: string): string {

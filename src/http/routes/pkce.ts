@@ -1,7 +1,7 @@
 /** The five endpoints of the PKCE API. Thin: parse, call FlowService, answer. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors.js';
-import type { FlowService } from '../../flow/service.js';
+import type { CallbackDelivery, FlowService } from '../../flow/service.js';
 import { MODEL_SCHEMA, type SeededPKCE, type TokenizedPKCE } from '../../protocol/models.js';
 import { compiledSerializer } from '../compilers.js';
 import { CALLBACK_PAGE_HEADERS, prefersHtml, renderCallbackPage } from '../callback-page.js';
@@ -112,8 +112,14 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
     },
   );
 
-  const callback = async (request: FastifyRequest, reply: FastifyReply, input: unknown) => {
-    const result = await service.callback(toSearchParams(input));
+  const callback = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    input: unknown,
+    delivery: CallbackDelivery,
+  ) => {
+    // How it came matters: a form_post flow's answer never travels in a URL.
+    const result = await service.callback(toSearchParams(input), delivery);
     reply.headers({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
     if (prefersHtml(request.headers.accept)) {
       return reply
@@ -141,7 +147,7 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
         response: pkceResponse,
       },
     },
-    (request, reply) => callback(request, reply, request.body),
+    (request, reply) => callback(request, reply, request.body, 'form'),
   );
 
   app.get(
@@ -156,7 +162,7 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
         response: pkceResponse,
       },
     },
-    (request, reply) => callback(request, reply, request.query),
+    (request, reply) => callback(request, reply, request.query, 'query'),
   );
 
   app.post<{ Body: TokenizedPKCE }>(
