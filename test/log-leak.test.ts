@@ -168,9 +168,16 @@ describe('no secret reaches the logs', () => {
     const f = await challenge();
     const errored = api('/pkce/code', json({ state: f.state }));
     await stack.nextAuthorizeUrl();
-    await stack.api(
-      `/pkce/response/code?error=server_error&state=${f.state}&iss=${encodeURIComponent(stack.devProvider.issuer)}`,
-    );
+    // A form_post flow's answer comes as a form: a URL query for it would be refused and the flow kept.
+    await stack.api('/pkce/response/code', {
+      method: 'POST',
+      headers: { 'content-type': FORM },
+      body: new URLSearchParams({
+        error: 'server_error',
+        state: f.state,
+        iss: stack.devProvider.issuer,
+      }),
+    });
     assert.ok((await errored).status >= 400);
 
     // 5. Clear with flows pending.
