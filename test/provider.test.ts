@@ -763,6 +763,30 @@ describe('discovery faults', () => {
       'iss is optional when not advertised',
     );
   });
+
+  test('checkCallback names why a callback is refused, without its values', async () => {
+    serve(200, document());
+    const provider = await discoverProvider(config());
+    const reasons: Array<[string, string]> = [
+      ['code=c&state=s&state=s', 'the callback repeats a parameter'],
+      ['response=eyJ.eyJ.sig&state=s', 'JARM responses are not supported'],
+      ['code=c&state=s&id_token=eyJ.eyJ.sig', 'implicit and hybrid responses are not supported'],
+      ['code=c', 'the callback has no state'],
+      ['code=c&state=another', "the callback's state does not match the flow's"],
+      [
+        'code=c&state=s&iss=https%3A%2F%2Fevil.example%2F',
+        "the callback's iss is not the provider's issuer",
+      ],
+      ['state=s', 'the callback carries no code'],
+    ];
+    for (const [query, description] of reasons) {
+      assert.deepEqual(
+        provider.checkCallback(new URLSearchParams(query), 's'),
+        { ok: false, kind: 'invalid', error: 'invalid_request', description },
+        query,
+      );
+    }
+  });
 });
 
 describe('provider client against the bundled dev provider (its own login pages, form_post)', () => {

@@ -23,11 +23,10 @@ import type {
   TokenSet,
   ValidatedCallback,
 } from './types.js';
+import { roundTrip } from './round-trip.js';
 import {
   callbackProblem,
-  expectJson,
   invalidAnswer,
-  providerError,
   unexpectedStatus,
   type UpstreamCall,
 } from './upstream-errors.js';
@@ -261,40 +260,16 @@ class OidcProvider implements IdentityProvider {
     }
   }
 
-  /**
-   * One token endpoint round trip. oauth4webapi reads and judges the answer;
-   * the judgements it does not make are made first: a 5xx, 3xx or 1xx (it
-   * would not read the body, which may name an OAuth error) and JSON served
-   * under another content type (it parses any).
-   */
+  /** A token endpoint round trip, whose token must be one the broker can hand out as Bearer. */
   async #tokenCall(
     call: UpstreamCall,
     send: () => Promise<Response>,
     process: (response: Response) => Promise<oauth.TokenEndpointResponse>,
   ): Promise<oauth.TokenEndpointResponse> {
-    let response: Response;
-    try {
-      response = await send();
-    } catch (err) {
-      throw providerError(err, call);
-    }
-    const { status } = response;
-    if (status >= 500 || status < 200 || (status >= 300 && status < 400))
-      throw await unexpectedStatus(response, call);
-    let json: oauth.TokenEndpointResponse;
-    try {
-      if (status === 200) expectJson(response, call);
-      json = await process(response);
-    } catch (err) {
-      throw providerError(err, call);
-    } finally {
-      // A status oauth4webapi refuses before reading leaves the body to us.
-      if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined);
-    }
-    // We never send a DPoP proof, so a DPoP-bound token (the only other type oauth4webapi accepts) cannot be used as we hand it out.
-    if (json.token_type !== 'bearer') {
+    const json = await roundTrip({ call, send, process });
+    // We send no DPoP proof, so a DPoP-bound token (the only other type oauth4webapi accepts) would not work as Bearer.
+    if (json.token_type !== 'bearer')
       throw invalidAnswer(call, `token_type ${json.token_type} is not Bearer`);
-    }
     return json;
   }
 
