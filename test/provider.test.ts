@@ -509,6 +509,60 @@ describe('provider client against oidc-provider', () => {
       );
     });
 
+    test('a challenge, a redirect, another 2xx and a body cut short are named for what they are', async () => {
+      const challenged = await withTokenEndpoint(
+        async () =>
+          new Response('', {
+            status: 401,
+            headers: { 'www-authenticate': 'Bearer error="invalid_token", realm="idp"' },
+          }),
+      );
+      await rejectsWith(
+        challenged.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider answered 401 to the refresh request with an authentication challenge \(invalid_token\)$/,
+        'invalid_token',
+      );
+
+      const redirected = await withTokenEndpoint(
+        async () =>
+          new Response(null, { status: 302, headers: { location: 'https://evil.example/' } }),
+      );
+      await rejectsWith(
+        redirected.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider answered 302 to the refresh request$/,
+      );
+
+      const created = await withTokenEndpoint(async () =>
+        Response.json({ access_token: 'at', token_type: 'Bearer' }, { status: 201 }),
+      );
+      await rejectsWith(
+        created.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider answered 201 to the refresh request$/,
+      );
+
+      const cut = await withTokenEndpoint(async () => {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"access_token":"a'));
+            controller.error(
+              new TypeError('terminated', {
+                cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
+              }),
+            );
+          },
+        });
+        return new Response(body, { headers: { 'content-type': 'application/json' } });
+      });
+      await rejectsWith(
+        cut.refresh({ refreshToken: 'r' }),
+        'provider_unavailable',
+        /^Cannot reach the identity provider for the refresh request \(UND_ERR_SOCKET\)$/,
+      );
+    });
+
     test('a bearer token_type in any case is accepted, and a missing expires_in is 0', async () => {
       const p = await withTokenEndpoint(async () =>
         Response.json({ access_token: 'at', token_type: 'bEaReR' }),

@@ -9,7 +9,7 @@ import { BrokerError } from '../errors.js';
 import {
   expectJson,
   issuerMismatch,
-  providerError,
+  upstreamError,
   unexpectedStatus,
   type UpstreamCall,
 } from './upstream-errors.js';
@@ -63,7 +63,7 @@ export async function discover(
   try {
     as = await oauth.processDiscoveryResponse(issuerUrl, response);
   } catch (err) {
-    throw providerError(err, call);
+    throw upstreamError(err, call);
   }
   // After parsing: for a body that is not JSON at all, "not valid JSON" is the clearer message.
   expectJson(response, call);
@@ -123,7 +123,7 @@ async function fetchDiscovery(
       } as oauth.DiscoveryRequestOptions);
     } catch (err) {
       if (attempt < attempts) continue;
-      throw providerError(err, call);
+      throw upstreamError(err, call);
     }
     if (response.status >= 500 && attempt < attempts) {
       await response.body?.cancel().catch(() => undefined);

@@ -7,7 +7,7 @@
  */
 import {
   expectJson,
-  providerError,
+  upstreamError,
   unexpectedStatus,
   type UpstreamCall,
 } from './upstream-errors.js';
@@ -32,7 +32,7 @@ export async function roundTrip<T>({ call, send, process, json = true }: RoundTr
   try {
     response = await send();
   } catch (err) {
-    throw providerError(err, call);
+    throw upstreamError(err, call);
   }
   const { status } = response;
   if (status >= 500 || status < 200 || (status >= 300 && status < 400))
@@ -41,7 +41,7 @@ export async function roundTrip<T>({ call, send, process, json = true }: RoundTr
     if (json && status === 200) expectJson(response, call);
     return await process(response);
   } catch (err) {
-    throw providerError(err, call);
+    throw upstreamError(err, call);
   } finally {
     // A status oauth4webapi refuses before reading leaves the body to us.
     if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined);

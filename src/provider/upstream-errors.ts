@@ -2,7 +2,7 @@
  * Every failure of a call to the identity provider becomes a BrokerError here,
  * and only here: discovery, the token and refresh requests, the JWKS, the
  * callback's validation, and each call added later (userinfo, revocation,
- * device authorization, PAR) passes what it catches to `providerError` with
+ * device authorization, PAR) passes what it catches to `upstreamError` with
  * an `UpstreamCall` that names it.
  *
  * Errors are told apart by class, by oauth4webapi's and jose's stable `code`s,
@@ -55,7 +55,7 @@ type Fault =
   | { kind: 'unexpected'; detail: string };
 
 /** The BrokerError for anything a call to the provider threw. */
-export function providerError(err: unknown, call: UpstreamCall): BrokerError {
+export function upstreamError(err: unknown, call: UpstreamCall): BrokerError {
   return render(classify(err), call);
 }
 
@@ -79,7 +79,7 @@ export function signatureError(
       typeof header.kid === 'string' ? ` (kid ${sanitize(JSON.stringify(header.kid))})` : '';
     return idTokenError(`no key in the provider's JWKS matches the token's header${kid}`, err);
   }
-  return providerError(err, call);
+  return upstreamError(err, call);
 }
 
 /** An ID token check failed; `check` says which, without the token. */
