@@ -11,7 +11,7 @@
  * (`detail`); they are never matched.
  */
 import * as oauth from 'oauth4webapi';
-import { BrokerError } from '../errors.js';
+import { BrokerError, type BrokerErrorCode } from '../errors.js';
 import { oauthErrorCode, sanitize } from './http-util.js';
 import type { CallbackCheck } from './types.js';
 
@@ -56,7 +56,7 @@ type Fault =
 
 /** The BrokerError for anything a call to the provider threw. */
 export function upstreamError(err: unknown, call: UpstreamCall): BrokerError {
-  return render(classify(err), call);
+  return render(classify(err), call, err);
 }
 
 /** An answer that came whole but breaks a rule the broker holds it to (`detail` says which). */
@@ -84,11 +84,19 @@ export function signatureError(
 
 /** An ID token check failed; `check` says which, without the token. */
 export function idTokenError(check: string, cause?: unknown): BrokerError {
-  return new BrokerError('provider_error', `The ID token failed validation: ${check}`, {
-    oauthError: 'invalid_id_token',
-    ...(cause !== undefined && { cause }),
-  });
+  const { code, message, oauthError } = idTokenFault(check);
+  return new BrokerError(code, message, { oauthError, ...(cause !== undefined && { cause }) });
 }
+
+function idTokenFault(check: string): Description & { oauthError: string } {
+  return {
+    code: 'provider_error',
+    message: `${ID_TOKEN_FAILED}${check}`,
+    oauthError: 'invalid_id_token',
+  };
+}
+
+const ID_TOKEN_FAILED = 'The ID token failed validation: ';
 
 /** Said the same by oauth4webapi's algorithm check and ours. */
 export const UNSIGNED_REFUSED = 'alg "none" (unsigned) is refused';
@@ -147,13 +155,13 @@ export function expectJson(response: Response, call: UpstreamCall): void {
 }
 
 /** OIDC Discovery §4.3: the document's issuer must be the configured one, exactly. */
-export function issuerMismatch(issuer: string, answered: unknown, cause?: unknown): BrokerError {
+export function issuerMismatch(issuer: string, answered: unknown): BrokerError {
+  return new BrokerError('startup_failed', issuerMismatchMessage(issuer, answered));
+}
+
+function issuerMismatchMessage(issuer: string, answered: unknown): string {
   const shown = typeof answered === 'string' ? sanitize(answered) : 'another issuer';
-  return new BrokerError(
-    'startup_failed',
-    `The issuer ${issuer} answered with issuer ${shown}; they must match exactly`,
-    cause === undefined ? {} : { cause },
-  );
+  return `The issuer ${issuer} answered with issuer ${shown}; they must match exactly`;
 }
 
 /** A failed callback: how oauth4webapi's validateAuthResponse refused it. */
@@ -403,88 +411,104 @@ function claimProblem(claims: Record<string, unknown>): string {
 
 // ---------------------------------------------------------------- rendering
 
-function render(fault: Fault, call: UpstreamCall): BrokerError {
-  return call.startup === undefined
-    ? renderRequest(fault, call)
-    : renderStartup(fault, call, call.startup);
+/** `cause`: what the library threw, kept for the log (whose serializer scrubs secrets), never shown. */
+function render(fault: Fault, call: UpstreamCall, cause?: unknown): BrokerError {
+  if (fault.kind === 'ours') {
+    return call.startup === undefined
+      ? fault.error
+      : new BrokerError('startup_failed', fault.error.message, { cause: fault.error });
+  }
+  const { code, message, oauthError } =
+    call.startup === undefined
+      ? describeRequestFault(fault, call)
+      : describeStartupFault(fault, call, call.startup);
+  return new BrokerError(code, message, {
+    ...(oauthError !== undefined && { oauthError }),
+    ...(cause !== undefined && { cause }),
+  });
 }
 
-function renderRequest(fault: Fault, call: UpstreamCall): BrokerError {
+interface Description {
+  code: BrokerErrorCode;
+  message: string;
+  oauthError?: string | undefined;
+}
+
+function describeRequestFault(
+  fault: Exclude<Fault, { kind: 'ours' }>,
+  call: UpstreamCall,
+): Description {
   const answer = `The identity provider's answer to the ${call.name}`;
   switch (fault.kind) {
-    case 'ours':
-      return fault.error;
     case 'timeout':
-      return new BrokerError(
-        'provider_timeout',
-        `The identity provider did not answer the ${call.name} within ${formatSeconds(call.timeoutMs)}`,
-      );
+      return {
+        code: 'provider_timeout',
+        message: `The identity provider did not answer the ${call.name} within ${formatSeconds(call.timeoutMs)}`,
+      };
     case 'unreachable':
-      return new BrokerError(
-        'provider_unavailable',
-        `Cannot reach the identity provider for the ${call.name} (${fault.reason})`,
-      );
+      return {
+        code: 'provider_unavailable',
+        message: `Cannot reach the identity provider for the ${call.name} (${fault.reason})`,
+      };
     case 'unsendable':
-      return new BrokerError(
-        'invalid_request',
-        `The ${call.name} cannot be made: ${fault.detail}`,
-        { oauthError: 'invalid_request' },
-      );
+      return {
+        code: 'invalid_request',
+        message: `The ${call.name} cannot be made: ${fault.detail}`,
+        oauthError: 'invalid_request',
+      };
     case 'status':
-      return new BrokerError(
-        'provider_error',
-        `The identity provider answered ${fault.status} to the ${call.name}${fault.unexplained ? ' without an OAuth error' : ''}`,
-        fault.oauthError === undefined ? {} : { oauthError: fault.oauthError },
-      );
+      return {
+        code: 'provider_error',
+        message: `The identity provider answered ${fault.status} to the ${call.name}${fault.unexplained ? ' without an OAuth error' : ''}`,
+        oauthError: fault.oauthError,
+      };
     case 'refused': {
       const description = fault.description === '' ? '' : `: ${sanitize(fault.description)}`;
       // RFC 6749 §5.2: the grant (code, refresh token) is what is wrong; the app asks again.
       if (fault.error === 'invalid_grant') {
-        return new BrokerError(
-          'invalid_grant',
-          `The identity provider refused the grant (invalid_grant)${description}`,
-          { oauthError: 'invalid_grant' },
-        );
+        return {
+          code: 'invalid_grant',
+          message: `The identity provider refused the grant (invalid_grant)${description}`,
+          oauthError: 'invalid_grant',
+        };
       }
-      return new BrokerError(
-        'provider_error',
-        `The identity provider answered ${fault.status} to the ${call.name}: ${sanitize(fault.error)}${description}`,
-        { oauthError: oauthErrorCode(fault.error) },
-      );
+      return {
+        code: 'provider_error',
+        message: `The identity provider answered ${fault.status} to the ${call.name}: ${sanitize(fault.error)}${description}`,
+        oauthError: oauthErrorCode(fault.error),
+      };
     }
     case 'challenged':
-      return new BrokerError(
-        'provider_error',
-        `The identity provider answered ${fault.status} to the ${call.name} with an authentication challenge${fault.error === undefined ? '' : ` (${sanitize(fault.error)})`}`,
-        fault.error === undefined ? {} : { oauthError: oauthErrorCode(fault.error) },
-      );
+      return {
+        code: 'provider_error',
+        message: `The identity provider answered ${fault.status} to the ${call.name} with an authentication challenge${fault.error === undefined ? '' : ` (${sanitize(fault.error)})`}`,
+        oauthError: fault.error === undefined ? undefined : oauthErrorCode(fault.error),
+      };
     case 'id_token':
-      return idTokenError(fault.check);
+      return idTokenFault(fault.check);
     case 'not_json':
-      return new BrokerError('provider_error', `${answer} is not valid JSON`);
+      return { code: 'provider_error', message: `${answer} is not valid JSON` };
     case 'mismatch':
-      return new BrokerError(
-        'provider_error',
-        `${answer} is not valid: its ${fault.attribute} is not the expected one`,
-      );
+      return {
+        code: 'provider_error',
+        message: `${answer} is not valid: its ${fault.attribute} is not the expected one`,
+      };
     case 'unparsable':
     case 'malformed':
-      return new BrokerError('provider_error', `${answer} is not valid: ${fault.detail}`);
+      return { code: 'provider_error', message: `${answer} is not valid: ${fault.detail}` };
     case 'unexpected':
-      return new BrokerError('provider_error', `The ${call.name} failed: ${fault.detail}`);
+      return { code: 'provider_error', message: `The ${call.name} failed: ${fault.detail}` };
   }
 }
 
-function renderStartup(
-  fault: Fault,
+function describeStartupFault(
+  fault: Exclude<Fault, { kind: 'ours' }>,
   call: UpstreamCall,
   { issuer, document }: NonNullable<UpstreamCall['startup']>,
-): BrokerError {
-  const fail = (message: string) => new BrokerError('startup_failed', message);
+): Description {
+  const fail = (message: string): Description => ({ code: 'startup_failed', message });
   const unusable = `The discovery document at ${document}`;
   switch (fault.kind) {
-    case 'ours':
-      return new BrokerError('startup_failed', fault.error.message, { cause: fault.error });
     case 'timeout':
       return fail(
         `The identity provider at ${issuer} did not answer within ${formatSeconds(call.timeoutMs)}`,
@@ -499,9 +523,11 @@ function renderStartup(
     case 'unparsable':
       return fail(`${unusable} is not valid JSON`);
     case 'mismatch':
-      return fault.attribute === 'issuer'
-        ? issuerMismatch(issuer, fault.value)
-        : fail(`${unusable} has an unexpected ${fault.attribute}`);
+      return fail(
+        fault.attribute === 'issuer'
+          ? issuerMismatchMessage(issuer, fault.value)
+          : `${unusable} has an unexpected ${fault.attribute}`,
+      );
     case 'malformed':
       if (fault.badUrl === true) return fail(`${unusable} has an issuer that is not a URL`);
       if ('body' in fault && !isRecord(fault.body)) return fail(`${unusable} is not a JSON object`);
