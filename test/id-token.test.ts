@@ -1,39 +1,41 @@
 /**
- * ID token validation (OIDC Core §3.1.3.7): every check refuses what it must,
- * with tokens signed here by jose and keys served from a local JWKS server.
+ * ID token validation (OIDC Core §3.1.3.7) through the provider client: every
+ * check refuses what it must, whether oauth4webapi makes it (claims, the alg
+ * against the provider's list) or id-token.ts (signature, none, HS*, iat, sub,
+ * azp). Tokens are signed here with jose; a transport of the test's own serves
+ * discovery, the JWKS and the token answer, so the checks are what is tested.
+ * The clock is node:test's mocked Date.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  exportJWK,
-  generateKeyPair,
-  SignJWT,
-  UnsecuredJWT,
-} from 'jose';
-import type { CryptoKey, JWK, JWTPayload, JWTVerifyGetKey } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import { BrokerError } from '../src/errors.js';
-import { expectedAlgorithms, skipNonceCheck, validateIdToken } from '../src/provider/id-token.js';
-import type { IdTokenExpectations } from '../src/provider/id-token.js';
+import { discoverProvider } from '../src/provider/oidc.js';
+import type { IdentityProvider, TokenSet } from '../src/provider/types.js';
 
 const ISSUER = 'https://idp.example/';
 const CLIENT_ID = 'the-app';
+const CLIENT_SECRET = 'a-client-secret-long-enough-for-HS256-0123456789';
 const NONCE = 'n-0S6_WzA2Mj';
+const STATE = 'the-state';
 const NOW = 1_750_000_000;
 
 interface SigningKey {
   kid: string;
+  alg: string;
   privateKey: CryptoKey;
   publicJwk: JWK;
 }
 
 async function signingKey(kid: string, alg = 'RS256'): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg);
-  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+  return {
+    kid,
+    alg,
+    privateKey,
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+  };
 }
 
 function baseClaims(): JWTPayload {
@@ -46,7 +48,7 @@ async function sign(
   header: { alg?: string; kid?: string } = {},
 ): Promise<string> {
   return new SignJWT(claims)
-    .setProtectedHeader({ alg: header.alg ?? 'RS256', kid: header.kid ?? key.kid, typ: 'JWT' })
+    .setProtectedHeader({ alg: header.alg ?? key.alg, kid: header.kid ?? key.kid, typ: 'JWT' })
     .sign(key.privateKey);
 }
 
@@ -56,43 +58,136 @@ function without(name: string): JWTPayload {
   return claims;
 }
 
-let k1: SigningKey;
-let keys: JWTVerifyGetKey;
+/**
+ * The provider's side, as a transport: discovery (with `algorithms` as
+ * id_token_signing_alg_values_supported when set), the JWKS (`served`), and a
+ * token endpoint that answers with `idToken`.
+ */
+const idp = {
+  algorithms: undefined as unknown,
+  served: [] as JWK[],
+  jwksFetches: 0,
+  jwksDown: false,
+  idToken: '',
+  fetch: (async (input: string | URL | Request) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    switch (url.pathname) {
+      case '/.well-known/openid-configuration':
+        return Response.json({
+          issuer: ISSUER,
+          authorization_endpoint: `${ISSUER}authorize`,
+          token_endpoint: `${ISSUER}token`,
+          jwks_uri: `${ISSUER}jwks`,
+          response_types_supported: ['code'],
+          ...(idp.algorithms !== undefined && {
+            id_token_signing_alg_values_supported: idp.algorithms,
+          }),
+        });
+      case '/jwks':
+        idp.jwksFetches++;
+        if (idp.jwksDown) {
+          throw new TypeError('fetch failed', {
+            cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+          });
+        }
+        return Response.json({ keys: idp.served });
+      case '/token':
+        return Response.json({
+          access_token: 'an-access-token',
+          token_type: 'Bearer',
+          expires_in: 60,
+          id_token: idp.idToken,
+        });
+      default:
+        return new Response(null, { status: 404 });
+    }
+  }) as typeof fetch,
+};
 
-function expectations(overrides: Partial<IdTokenExpectations> = {}): IdTokenExpectations {
-  return { issuer: ISSUER, clientId: CLIENT_ID, nonce: NONCE, keys, now: NOW, ...overrides };
+interface ProviderOptions {
+  algorithms?: unknown;
+  clientSecret?: string;
+  clockToleranceSec?: number;
+}
+
+async function providerWith(options: ProviderOptions = {}): Promise<IdentityProvider> {
+  idp.algorithms = options.algorithms;
+  return discoverProvider({
+    issuer: ISSUER,
+    clientId: CLIENT_ID,
+    fetch: idp.fetch,
+    ...(options.clientSecret !== undefined && { clientSecret: options.clientSecret }),
+    ...(options.clockToleranceSec !== undefined && {
+      clockToleranceSec: options.clockToleranceSec,
+    }),
+  });
+}
+
+/** A callback for STATE checked, then its code exchanged for a token answer carrying `idToken`. */
+async function exchange(
+  provider: IdentityProvider,
+  idToken: string | Promise<string>,
+  nonce = NONCE,
+): Promise<TokenSet> {
+  idp.idToken = await idToken;
+  const checked = provider.checkCallback(
+    new URLSearchParams({ code: 'the-code', state: STATE }),
+    STATE,
+  );
+  assert.ok(checked.ok);
+  return provider.exchangeCode({
+    code: checked.code,
+    state: STATE,
+    redirectUri: 'http://127.0.0.1:1000/pkce/response/code',
+    verifier: 'the-verifier-the-test-does-not-check-0123456789',
+    nonce,
+  });
+}
+
+function assertInvalidIdToken(err: unknown, message: RegExp): true {
+  assert.ok(err instanceof BrokerError, String(err));
+  assert.equal(err.code, 'provider_error');
+  assert.equal(err.status, 502);
+  assert.equal(err.oauthError, 'invalid_id_token');
+  assert.match(err.message, /^The ID token failed validation: /);
+  assert.match(err.message, message);
+  return true;
 }
 
 async function refuses(
   token: string | Promise<string>,
   message: RegExp,
-  overrides: Partial<IdTokenExpectations> = {},
+  options: ProviderOptions = {},
 ): Promise<void> {
-  await assert.rejects(validateIdToken(await token, expectations(overrides)), (err: unknown) => {
-    assert.ok(err instanceof BrokerError, String(err));
-    assert.equal(err.code, 'provider_error');
-    assert.equal(err.status, 502);
-    assert.equal(err.oauthError, 'invalid_id_token');
-    assert.match(err.message, /^The ID token failed validation: /);
-    assert.match(err.message, message);
-    return true;
-  });
+  const provider = await providerWith(options);
+  await assert.rejects(exchange(provider, token), (err) => assertInvalidIdToken(err, message));
 }
 
+let k1: SigningKey;
+
 before(async () => {
+  mock.timers.enable({ apis: ['Date'], now: NOW * 1000 });
   k1 = await signingKey('k1');
-  keys = createLocalJWKSet({ keys: [k1.publicJwk] });
+});
+after(() => mock.timers.reset());
+afterEach(() => {
+  idp.served = [k1.publicJwk];
+  idp.jwksDown = false;
 });
 
-describe('validateIdToken', () => {
+describe('ID tokens of a code exchange', () => {
+  before(() => {
+    idp.served = [k1.publicJwk];
+  });
+
   test('a good token gives its claims', async () => {
-    const claims = await validateIdToken(
-      await sign(k1, { ...baseClaims(), email: 'a@example.test' }),
-      expectations(),
+    const tokens = await exchange(
+      await providerWith(),
+      sign(k1, { ...baseClaims(), email: 'a@example.test' }),
     );
-    assert.equal(claims.sub, 'alice');
-    assert.equal(claims.nonce, NONCE);
-    assert.equal(claims['email'], 'a@example.test');
+    assert.equal(tokens.claims?.sub, 'alice');
+    assert.equal(tokens.claims?.nonce, NONCE);
+    assert.equal(tokens.claims?.['email'], 'a@example.test');
   });
 
   test('signature: another key under the same kid, or a changed payload, is refused', async () => {
@@ -111,52 +206,55 @@ describe('validateIdToken', () => {
 
   test('alg none is refused, even when the provider lists it', async () => {
     const unsigned = new UnsecuredJWT(baseClaims()).encode();
-    await refuses(unsigned, /alg "none"/);
-    await refuses(unsigned, /alg "none"/, { algorithms: ['none', 'RS256'] });
-  });
-
-  test('HS256 is refused for a public client', async () => {
-    const secret = new TextEncoder().encode('a-shared-secret-that-anyone-with-the-client-id-knows');
-    const token = await new SignJWT(baseClaims()).setProtectedHeader({ alg: 'HS256' }).sign(secret);
-    await refuses(token, /alg HS256 is symmetric/, { algorithms: ['HS256', 'RS256'] });
-  });
-
-  test('an algorithm that is not expected is refused', async () => {
-    const ps = await signingKey('k1', 'PS256');
-    await refuses(
-      sign(ps, baseClaims(), { alg: 'PS256' }),
-      /alg PS256 is not one of the expected algorithms \(RS256\)/,
-    );
-    await refuses(sign(k1), /alg RS256 is not one of the expected algorithms \(ES256\)/, {
-      metadata: { id_token_signing_alg_values_supported: ['ES256'] },
+    await refuses(unsigned, /alg "none" \(unsigned\) is refused/);
+    await refuses(unsigned, /alg "none" \(unsigned\) is refused/, {
+      algorithms: ['none', 'RS256'],
     });
   });
 
-  test('the default algorithms come from the metadata, without none, else RS256', () => {
-    assert.deepEqual(expectedAlgorithms({}), ['RS256']);
-    assert.deepEqual(
-      expectedAlgorithms({
-        metadata: { id_token_signing_alg_values_supported: ['none', 'RS256', 'ES256'] },
-      }),
-      ['RS256', 'ES256'],
-    );
-    assert.deepEqual(
-      expectedAlgorithms({ metadata: { id_token_signing_alg_values_supported: 'RS256' } }),
-      ['RS256'],
-    );
-    assert.deepEqual(
-      expectedAlgorithms({
-        algorithms: ['PS256'],
-        metadata: { id_token_signing_alg_values_supported: ['RS256'] },
-      }),
-      ['PS256'],
-    );
+  test('HS256 is refused for a public client, and verified with the secret of a confidential one', async () => {
+    const signWith = (secret: string) =>
+      new SignJWT(baseClaims())
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode(secret));
+    const algorithms = ['HS256', 'RS256'];
+    await refuses(signWith(CLIENT_SECRET), /alg HS256 is symmetric/, { algorithms });
+
+    const confidential = await providerWith({ algorithms, clientSecret: CLIENT_SECRET });
+    const tokens = await exchange(confidential, signWith(CLIENT_SECRET));
+    assert.equal(tokens.claims?.sub, 'alice');
+    await refuses(signWith(`another-${CLIENT_SECRET}`), /signature does not verify/, {
+      algorithms,
+      clientSecret: CLIENT_SECRET,
+    });
+  });
+
+  test('an algorithm the provider does not list is refused; without a list, only RS256 is expected', async () => {
+    const ps = await signingKey('k1', 'PS256');
+    await refuses(sign(ps), /alg PS256 is not one of the expected algorithms \(RS256\)/);
+    await refuses(sign(k1), /alg RS256 is not one of the expected algorithms \(ES256\)/, {
+      algorithms: ['ES256'],
+    });
+  });
+
+  test("the expected algorithms are the provider's list, else RS256", async () => {
+    const es = await signingKey('e1', 'ES256');
+    idp.served = [k1.publicJwk, es.publicJwk];
+    const listed = await providerWith({ algorithms: ['none', 'RS256', 'ES256'] });
+    assert.equal((await exchange(listed, sign(k1))).claims?.sub, 'alice');
+    assert.equal((await exchange(listed, sign(es))).claims?.sub, 'alice');
+    // A list that is not a list is no list.
+    const malformed = await providerWith({ algorithms: 'ES256' });
+    assert.equal((await exchange(malformed, sign(k1))).claims?.sub, 'alice');
+    await refuses(sign(es), /alg ES256 is not one of the expected algorithms \(RS256\)/, {
+      algorithms: 'ES256',
+    });
   });
 
   test('iss must equal the issuer exactly', async () => {
     await refuses(
       sign(k1, { ...baseClaims(), iss: 'https://evil.example/' }),
-      /iss "https:\/\/evil.example\/" is not the issuer/,
+      /iss "https:\/\/evil.example\/" is not the issuer "https:\/\/idp.example\/"/,
     );
     await refuses(sign(k1, { ...baseClaims(), iss: 'https://idp.example' }), /is not the issuer/);
     await refuses(sign(k1, without('iss')), /iss is missing/);
@@ -176,11 +274,11 @@ describe('validateIdToken', () => {
       sign(k1, { ...baseClaims(), aud: [CLIENT_ID, 'https://api.example'] }),
       /several audiences but azp is missing/,
     );
-    const ok = await validateIdToken(
-      await sign(k1, { ...baseClaims(), aud: [CLIENT_ID, 'https://api.example'], azp: CLIENT_ID }),
-      expectations(),
+    const ok = await exchange(
+      await providerWith(),
+      sign(k1, { ...baseClaims(), aud: [CLIENT_ID, 'https://api.example'], azp: CLIENT_ID }),
     );
-    assert.deepEqual(ok.aud, [CLIENT_ID, 'https://api.example']);
+    assert.deepEqual(ok.claims?.aud, [CLIENT_ID, 'https://api.example']);
     await refuses(
       sign(k1, { ...baseClaims(), aud: [CLIENT_ID, 'https://api.example'], azp: 'another-app' }),
       /azp is not this client_id/,
@@ -193,105 +291,124 @@ describe('validateIdToken', () => {
     await refuses(sign(k1, { ...baseClaims(), exp: NOW - 1 }), /exp is in the past/, {
       clockToleranceSec: 0,
     });
-    await validateIdToken(await sign(k1, { ...baseClaims(), exp: NOW - 10 }), expectations());
+    await exchange(await providerWith(), sign(k1, { ...baseClaims(), exp: NOW - 10 }));
     await refuses(sign(k1, without('exp')), /exp is missing/);
+    // JWTPayload types exp as a number; a provider's JSON need not.
+    const stringExp = { ...baseClaims(), exp: String(NOW + 600) } as unknown as JWTPayload;
+    await refuses(sign(k1, stringExp), /exp is not a number/);
   });
 
   test('iat must be present and not in the future beyond the tolerance', async () => {
     await refuses(sign(k1, { ...baseClaims(), iat: NOW + 31 }), /iat is in the future/);
-    await validateIdToken(await sign(k1, { ...baseClaims(), iat: NOW + 10 }), expectations());
+    await refuses(sign(k1, { ...baseClaims(), iat: NOW + 1 }), /iat is in the future/, {
+      clockToleranceSec: 0,
+    });
+    await exchange(await providerWith(), sign(k1, { ...baseClaims(), iat: NOW + 10 }));
     await refuses(sign(k1, without('iat')), /iat is missing/);
+  });
+
+  test('nbf in the future is refused', async () => {
+    await refuses(sign(k1, { ...baseClaims(), nbf: NOW + 31 }), /nbf is in the future/);
   });
 
   test('sub must be a non-empty string', async () => {
     await refuses(sign(k1, without('sub')), /sub is missing/);
-    await refuses(sign(k1, { ...baseClaims(), sub: '' }), /sub is missing or empty/);
+    await refuses(sign(k1, { ...baseClaims(), sub: '' }), /sub is empty/);
   });
 
-  test("nonce must equal the flow's; only an explicit skip ignores it", async () => {
+  test("nonce must equal the flow's; a refresh, which has no nonce to expect, takes a token without one", async () => {
     await refuses(sign(k1, without('nonce')), /nonce is missing/);
     await refuses(sign(k1, { ...baseClaims(), nonce: 'another-nonce' }), /nonce does not match/);
     await refuses(sign(k1, { ...baseClaims(), nonce: `${NONCE}x` }), /nonce does not match/);
-    const refreshed = await validateIdToken(
-      await sign(k1, without('nonce')),
-      expectations({ nonce: skipNonceCheck }),
-    );
-    assert.equal(refreshed.sub, 'alice');
+    const provider = await providerWith();
+    idp.idToken = await sign(k1, without('nonce'));
+    const refreshed = await provider.refresh({ refreshToken: 'a-refresh-token' });
+    assert.equal(refreshed.claims?.sub, 'alice');
   });
 
-  test('garbage is refused', async () => {
-    await refuses('not-a-jwt', /not a JWS/);
-    await refuses(
-      `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.bm90IGpzb24.c2ln`,
-      /signature does not verify|payload/,
+  test('a refreshed ID token gets the same checks (but the nonce)', async () => {
+    const provider = await providerWith();
+    idp.idToken = await sign(await signingKey('k1'), without('nonce'));
+    await assert.rejects(provider.refresh({ refreshToken: 'r' }), (err) =>
+      assertInvalidIdToken(err, /signature does not verify/),
+    );
+    idp.idToken = await sign(k1, { ...without('nonce'), iat: NOW + 31 });
+    await assert.rejects(provider.refresh({ refreshToken: 'r' }), (err) =>
+      assertInvalidIdToken(err, /iat is in the future/),
+    );
+  });
+
+  test('garbage and encrypted tokens are refused', async () => {
+    await refuses('not-a-jwt', /not a JWT in JWS compact serialization/);
+    await refuses('a.b.c.d.e', /encrypted \(JWE\)/);
+    // A payload that is not JSON: refused as a broken answer, not an ID token it could check.
+    const provider = await providerWith();
+    await assert.rejects(
+      exchange(
+        provider,
+        `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.bm90IGpzb24.c2ln`,
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof BrokerError, String(err));
+        assert.equal(err.code, 'provider_error');
+        assert.match(
+          err.message,
+          /^The identity provider's answer to the token request is not valid: /,
+        );
+        return true;
+      },
     );
   });
 });
 
-describe('validateIdToken with a remote JWKS', () => {
-  let server: Server;
-  let jwksUrl: URL;
-  let served: JWK[] = [];
-  let fetches = 0;
-
-  before(async () => {
-    server = createServer((_req, res) => {
-      fetches++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: served }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    jwksUrl = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`);
-  });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-
-  test('an unknown kid refetches once after the cooldown; another within the cooldown does not', async () => {
-    const cooldownMs = 300;
-    const remote = createRemoteJWKSet(jwksUrl, {
-      cooldownDuration: cooldownMs,
-      timeoutDuration: 2_000,
-    });
+describe('the JWKS behind ID tokens', () => {
+  test('an unknown kid refetches the JWKS, at most once per 5 s', async () => {
+    const provider = await providerWith();
     const k2 = await signingKey('k2');
     const k3 = await signingKey('k3');
-    served = [k1.publicJwk];
-    fetches = 0;
+    idp.served = [k1.publicJwk];
+    idp.jwksFetches = 0;
 
-    await validateIdToken(await sign(k1), expectations({ keys: remote }));
-    assert.equal(fetches, 1, 'first use fetches the set');
-    await validateIdToken(await sign(k1), expectations({ keys: remote }));
-    assert.equal(fetches, 1, 'a known kid is served from the cache');
+    await exchange(provider, sign(k1));
+    assert.equal(idp.jwksFetches, 1, 'first use fetches the set');
+    await exchange(provider, sign(k1));
+    assert.equal(idp.jwksFetches, 1, 'a known kid is served from the cache');
 
-    // The provider rotates its keys; the cooldown since the last fetch has passed.
-    await new Promise((resolve) => setTimeout(resolve, cooldownMs + 50));
-    served = [k1.publicJwk, k2.publicJwk];
-    const claims = await validateIdToken(await sign(k2), expectations({ keys: remote }));
-    assert.equal(claims.sub, 'alice');
-    assert.equal(fetches, 2, 'exactly one refetch for the new kid');
+    // The provider rotates its keys; a token with the new kid arrives just inside 5 s of the fetch.
+    idp.served = [k1.publicJwk, k2.publicJwk];
+    mock.timers.tick(4_999);
+    await assert.rejects(exchange(provider, sign(k2)), (err) =>
+      assertInvalidIdToken(err, /no key in the provider's JWKS .*kid "k2"/),
+    );
+    assert.equal(idp.jwksFetches, 1, 'no refetch within 5 s');
 
-    // A second unknown kid right away: no refetch, refused.
-    served = [k1.publicJwk, k2.publicJwk, k3.publicJwk];
-    await refuses(sign(k3), /no key in the provider's JWKS .*kid "k3"/, { keys: remote });
-    assert.equal(fetches, 2, 'no refetch within the cooldown');
+    mock.timers.tick(1);
+    const tokens = await exchange(provider, sign(k2));
+    assert.equal(tokens.claims?.sub, 'alice');
+    assert.equal(idp.jwksFetches, 2, 'exactly one refetch for the new kid');
+
+    // Another unknown kid right away: no refetch, refused.
+    idp.served = [k1.publicJwk, k2.publicJwk, k3.publicJwk];
+    await assert.rejects(exchange(provider, sign(k3)), (err) =>
+      assertInvalidIdToken(err, /no key in the provider's JWKS .*kid "k3"/),
+    );
+    assert.equal(idp.jwksFetches, 2, 'no refetch within the cooldown');
   });
 
-  test('an unreachable JWKS is provider_unavailable, not an invalid token', async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const remote = createRemoteJWKSet(new URL(`http://127.0.0.1:${port}/jwks`), {
-      timeoutDuration: 2_000,
+  test('an unreachable JWKS is provider_unavailable, not an invalid token, after one retry', async () => {
+    const provider = await providerWith();
+    idp.jwksDown = true;
+    idp.jwksFetches = 0;
+    await assert.rejects(exchange(provider, sign(k1)), (err: unknown) => {
+      assert.ok(err instanceof BrokerError, String(err));
+      assert.equal(err.code, 'provider_unavailable');
+      assert.equal(err.oauthError, undefined);
+      assert.match(
+        err.message,
+        /^Cannot reach the identity provider for the request for its signing keys \(JWKS\) \(ECONNREFUSED\)$/,
+      );
+      return true;
     });
-    await assert.rejects(
-      validateIdToken(await sign(k1), expectations({ keys: remote })),
-      (err: unknown) => {
-        assert.ok(err instanceof BrokerError);
-        assert.equal(err.code, 'provider_unavailable');
-        return true;
-      },
-    );
+    assert.equal(idp.jwksFetches, 2);
   });
 });

@@ -385,9 +385,21 @@ describe('provider faults at the JWKS', () => {
   }
 
   const JWKS_FAULTS: Array<[Fault, number, string, RegExp, number]> = [
-    ['500', 502, 'provider_error', /JWKS could not be fetched/, 2],
-    ['broken-json', 502, 'provider_error', /JWKS/, 1],
-    ['hang', 504, 'provider_timeout', /signing keys \(JWKS\) in time/, 1],
+    ['500', 502, 'provider_error', /answered 500 to the request for its signing keys \(JWKS\)$/, 2],
+    [
+      'broken-json',
+      502,
+      'provider_error',
+      /answer to the request for its signing keys \(JWKS\) is not valid/,
+      1,
+    ],
+    [
+      'hang',
+      504,
+      'provider_timeout',
+      /did not answer the request for its signing keys \(JWKS\) within 0\.4 s/,
+      1,
+    ],
   ];
   for (const [fault, status, code, detail, fetches] of JWKS_FAULTS) {
     it(`JWKS ${fault}: ${status} ${code} (${fetches} fetch${fetches > 1 ? 'es: retried once' : ''}), and the broker keeps serving`, async () => {

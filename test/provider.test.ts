@@ -316,7 +316,6 @@ describe('provider client against oidc-provider', () => {
       nonce: flow.nonce,
     };
     const tokens = await provider.exchangeCode(exchange);
-    assert.equal(tokens.token_type, 'Bearer', "the provider's own casing");
     assert.ok(tokens.access_token.length > 0);
     assert.ok(tokens.expires_in > 0);
     assert.ok(tokens.refresh_token);
@@ -510,12 +509,77 @@ describe('provider client against oidc-provider', () => {
       );
     });
 
-    test("the provider's token_type and a missing expires_in are kept as given / 0", async () => {
+    test('a challenge, a redirect, another 2xx and a body cut short are named for what they are', async () => {
+      const challenged = await withTokenEndpoint(
+        async () =>
+          new Response('', {
+            status: 401,
+            headers: { 'www-authenticate': 'Bearer error="invalid_token", realm="idp"' },
+          }),
+      );
+      await rejectsWith(
+        challenged.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider answered 401 to the refresh request with an authentication challenge \(invalid_token\)$/,
+        'invalid_token',
+      );
+
+      const redirected = await withTokenEndpoint(
+        async () =>
+          new Response(null, { status: 302, headers: { location: 'https://evil.example/' } }),
+      );
+      await rejectsWith(
+        redirected.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider answered 302 to the refresh request$/,
+      );
+
+      const created = await withTokenEndpoint(async () =>
+        Response.json({ access_token: 'at', token_type: 'Bearer' }, { status: 201 }),
+      );
+      await rejectsWith(
+        created.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider answered 201 to the refresh request$/,
+      );
+
+      const cut = await withTokenEndpoint(async () => {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"access_token":"a'));
+            controller.error(
+              new TypeError('terminated', {
+                cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
+              }),
+            );
+          },
+        });
+        return new Response(body, { headers: { 'content-type': 'application/json' } });
+      });
+      await rejectsWith(
+        cut.refresh({ refreshToken: 'r' }),
+        'provider_unavailable',
+        /^Cannot reach the identity provider for the refresh request \(UND_ERR_SOCKET\)$/,
+      );
+    });
+
+    test('a bearer token_type in any case is accepted, and a missing expires_in is 0', async () => {
       const p = await withTokenEndpoint(async () =>
-        Response.json({ access_token: 'at', token_type: 'bearer' }),
+        Response.json({ access_token: 'at', token_type: 'bEaReR' }),
       );
       const tokens = await p.refresh({ refreshToken: 'r', scope: 'openid', audience: 'api' });
-      assert.deepEqual(tokens, { access_token: 'at', token_type: 'bearer', expires_in: 0 });
+      assert.deepEqual(tokens, { access_token: 'at', expires_in: 0 });
+    });
+
+    test('a DPoP-bound token is refused: the broker hands tokens out as Bearer', async () => {
+      const p = await withTokenEndpoint(async () =>
+        Response.json({ access_token: 'at', token_type: 'DPoP', expires_in: 60 }),
+      );
+      await rejectsWith(
+        p.refresh({ refreshToken: 'r' }),
+        'provider_error',
+        /^The identity provider's answer to the refresh request is not valid: token_type dpop is not Bearer$/,
+      );
     });
 
     test('refresh sends scope and audience', async () => {
@@ -752,6 +816,30 @@ describe('discovery faults', () => {
       true,
       'iss is optional when not advertised',
     );
+  });
+
+  test('checkCallback names why a callback is refused, without its values', async () => {
+    serve(200, document());
+    const provider = await discoverProvider(config());
+    const reasons: Array<[string, string]> = [
+      ['code=c&state=s&state=s', 'the callback repeats a parameter'],
+      ['response=eyJ.eyJ.sig&state=s', 'JARM responses are not supported'],
+      ['code=c&state=s&id_token=eyJ.eyJ.sig', 'implicit and hybrid responses are not supported'],
+      ['code=c', 'the callback has no state'],
+      ['code=c&state=another', "the callback's state does not match the flow's"],
+      [
+        'code=c&state=s&iss=https%3A%2F%2Fevil.example%2F',
+        "the callback's iss is not the provider's issuer",
+      ],
+      ['state=s', 'the callback carries no code'],
+    ];
+    for (const [query, description] of reasons) {
+      assert.deepEqual(
+        provider.checkCallback(new URLSearchParams(query), 's'),
+        { ok: false, kind: 'invalid', error: 'invalid_request', description },
+        query,
+      );
+    }
   });
 });
 

@@ -7,14 +7,12 @@
 import * as oauth from 'oauth4webapi';
 import { BrokerError } from '../errors.js';
 import {
-  brokerErrorIn,
-  contentType,
-  formatSeconds,
-  isTimeout,
-  networkReason,
-  parseUrl,
-  sanitize,
-} from './http-util.js';
+  expectJson,
+  issuerMismatch,
+  upstreamError,
+  unexpectedStatus,
+  type UpstreamCall,
+} from './upstream-errors.js';
 import { endpointAllowed } from './issuer.js';
 
 /** Characters no provider endpoint needs: controls, whitespace, quotes and shell syntax (`;`, `$`, `|`, backquote…). */
@@ -53,36 +51,24 @@ export async function discover(
   timeoutMs: number,
 ): Promise<oauth.AuthorizationServer> {
   const where = discoveryUrlOf(issuer);
-  const response = await fetchDiscovery(issuer, issuerUrl, options, timeoutMs);
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new BrokerError(
-      'startup_failed',
-      `The discovery document at ${where} answered HTTP ${response.status}; check the issuer URL`,
-    );
-  }
+  const call: UpstreamCall = {
+    name: 'discovery request',
+    timeoutMs,
+    startup: { issuer, document: where },
+  };
+  const response = await fetchDiscovery(issuerUrl, options, call);
+  if (response.status !== 200) throw await unexpectedStatus(response, call);
 
   let as: oauth.AuthorizationServer;
   try {
     as = await oauth.processDiscoveryResponse(issuerUrl, response);
   } catch (err) {
-    throw discoveryError(err, issuer, where);
+    throw upstreamError(err, call);
   }
-  // oauth4webapi parses any content type; JSON served as something else is a misconfigured or hijacked endpoint.
-  const type = contentType(response.headers);
-  if (type !== 'application/json') {
-    throw new BrokerError(
-      'startup_failed',
-      `The discovery document at ${where} is served as ${sanitize(type) || 'no content type'}, not application/json`,
-    );
-  }
+  // After parsing: for a body that is not JSON at all, "not valid JSON" is the clearer message.
+  expectJson(response, call);
   // oauth4webapi compares the issuers as parsed URLs; OIDC Discovery §4.3 wants the exact string.
-  if (as.issuer !== issuer) {
-    throw new BrokerError(
-      'startup_failed',
-      `The issuer ${issuer} answered with issuer ${sanitize(as.issuer)}; they must match exactly`,
-    );
-  }
+  if (as.issuer !== issuer) throw issuerMismatch(issuer, as.issuer);
 
   for (const name of REQUIRED_ENDPOINTS) {
     if (as[name] === undefined)
@@ -122,11 +108,10 @@ export async function discover(
 }
 
 /** The discovery GET, retried once on a transport failure or a 5xx (it is idempotent); never on a 4xx. */
-export async function fetchDiscovery(
-  issuer: string,
+async function fetchDiscovery(
   issuerUrl: URL,
   options: RequestOptions,
-  timeoutMs: number,
+  call: UpstreamCall,
 ): Promise<Response> {
   const attempts = 2;
   for (let attempt = 1; ; attempt++) {
@@ -138,18 +123,7 @@ export async function fetchDiscovery(
       } as oauth.DiscoveryRequestOptions);
     } catch (err) {
       if (attempt < attempts) continue;
-      if (isTimeout(err)) {
-        throw new BrokerError(
-          'startup_failed',
-          `The identity provider at ${issuer} did not answer within ${formatSeconds(timeoutMs)}`,
-          { cause: err },
-        );
-      }
-      throw new BrokerError(
-        'startup_failed',
-        `Cannot reach the identity provider at ${issuer} (${networkReason(err)})`,
-        { cause: err },
-      );
+      throw upstreamError(err, call);
     }
     if (response.status >= 500 && attempt < attempts) {
       await response.body?.cancel().catch(() => undefined);
@@ -159,49 +133,10 @@ export async function fetchDiscovery(
   }
 }
 
-export function discoveryError(err: unknown, issuer: string, where: string): BrokerError {
-  // The body cap (limitBodies) fails the read with a BrokerError, which oauth4webapi wraps as a parse error.
-  const fault = brokerErrorIn(err);
-  if (fault !== undefined)
-    return new BrokerError('startup_failed', fault.message, { cause: fault });
-  const code = err instanceof oauth.OperationProcessingError ? err.code : undefined;
-  switch (code) {
-    case oauth.PARSE_ERROR:
-    case oauth.RESPONSE_IS_NOT_JSON:
-      return new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} is not valid JSON`,
-        { cause: err },
-      );
-    case oauth.JSON_ATTRIBUTE_COMPARISON: {
-      const body = (err as { cause?: { body?: { issuer?: unknown } } }).cause?.body;
-      const answered = typeof body?.issuer === 'string' ? body.issuer : 'another issuer';
-      return new BrokerError(
-        'startup_failed',
-        `The issuer ${issuer} answered with issuer ${sanitize(answered)}; they must match exactly`,
-        { cause: err },
-      );
-    }
-    case oauth.INVALID_RESPONSE:
-      return new BrokerError(
-        'startup_failed',
-        /issuer/.test((err as Error).message)
-          ? `The discovery document at ${where} has no issuer`
-          : `The discovery document at ${where} is not a JSON object`,
-        { cause: err },
-      );
-    default:
-      // new URL(body.issuer) threw: the document's issuer is not a URL.
-      if (err instanceof TypeError)
-        return new BrokerError(
-          'startup_failed',
-          `The discovery document at ${where} has an issuer that is not a URL`,
-          { cause: err },
-        );
-      return new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} is not usable (${(err as Error).message})`,
-        { cause: err },
-      );
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
   }
 }

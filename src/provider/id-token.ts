@@ -1,230 +1,81 @@
 /**
- * ID token validation, OIDC Core §3.1.3.7, with jose. Pure apart from the key
- * resolver (a remote JWKS in production, a local set in tests).
+ * What the broker checks of an ID token beyond oauth4webapi. oauth4webapi
+ * checks the claims of every ID token in a token answer (iss, aud, azp with
+ * several audiences, exp, nbf, iat's and sub's presence, nonce, and the alg
+ * against the provider's list) but not its signature: TLS authenticates the
+ * token endpoint. The broker hands the token to apps, so it verifies the
+ * signature here, with jose, against the provider's JWKS, and adds the few
+ * claim checks oauth4webapi leaves out.
  *
- * oauth4webapi checks the claims of an ID token from the token endpoint but not
- * its signature (TLS authenticates the endpoint); we verify both, so a token
- * that is later handed to an app has been checked end to end.
+ * This module, and jose with it, loads on the first token exchange (oidc.ts).
  */
-import { compactVerify, decodeProtectedHeader, errors } from 'jose';
+import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { JWTVerifyGetKey, ProtectedHeaderParameters } from 'jose';
-import { BrokerError } from '../errors.js';
-import { constantTimeEqual } from '../protocol/pkce.js';
-import { brokerErrorIn } from './http-util.js';
-import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
+import type { IDToken } from 'oauth4webapi';
 import type { IdTokenClaims } from './types.js';
+import {
+  idTokenError,
+  signatureError,
+  UNSIGNED_REFUSED,
+  type UpstreamCall,
+} from './upstream-errors.js';
 
-export { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
-
-export interface IdTokenExpectations {
-  /** The issuer identifier exactly as discovered. */
-  issuer: string;
-  clientId: string;
-  /** The nonce sent in the authorization request, or `skipNonceCheck`. */
-  nonce: string | typeof skipNonceCheck;
-  /** Resolves the verification key from the token's header (e.g. jose's createRemoteJWKSet). */
+export interface SignatureCheck {
+  /** Resolves the verification key from the token's header (jose's createRemoteJWKSet). */
   keys: JWTVerifyGetKey;
-  /**
-   * Accepted `alg` values. Default: the provider's `id_token_signing_alg_values_supported`
-   * without `none`, else `['RS256']` (OIDC Core §15.1 / Discovery). `none` is never accepted.
-   */
-  algorithms?: readonly string[];
-  /** The provider's discovery metadata, used for the default `algorithms`. */
-  metadata?: Readonly<Record<string, unknown>>;
+  /** The JWKS request, as its faults name it. */
+  jwksCall: UpstreamCall;
+  clientId: string;
   /** Confidential clients only: the secret that verifies HS* ID tokens. Without it HS* is refused. */
   clientSecret?: string;
-  /** Seconds of clock skew tolerated on exp / iat / nbf. Default 30. */
-  clockToleranceSec?: number;
-  /** Current time in seconds since the epoch (tests). Default: the system clock. */
-  now?: number;
-}
-
-const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
-
-function invalid(check: string, cause?: unknown): BrokerError {
-  return new BrokerError('provider_error', `The ID token failed validation: ${check}`, {
-    oauthError: 'invalid_id_token',
-    cause,
-  });
-}
-
-function isSymmetric(alg: string): boolean {
-  return alg.startsWith('HS');
+  /** Seconds of clock skew tolerated, as oauth4webapi tolerates it on exp and nbf. */
+  clockToleranceSec: number;
 }
 
 /**
- * Validates `idToken` and returns its claims, or throws a BrokerError
- * `provider_error` (oauthError `invalid_id_token`) whose message names the
- * check that failed. Failures to fetch the provider's keys surface as
- * `provider_timeout` / `provider_unavailable` / `provider_error`.
+ * Verifies the signature of `idToken`, whose claims oauth4webapi validated
+ * (`claims`), and returns them; else throws a BrokerError `provider_error`
+ * (oauthError `invalid_id_token`) naming the check, or the JWKS fetch's fault.
  */
-export async function validateIdToken(
+export async function verifyIdToken(
   idToken: string,
-  options: IdTokenExpectations,
+  claims: IDToken,
+  check: SignatureCheck,
 ): Promise<IdTokenClaims> {
-  const tolerance = options.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC;
-  const algorithms = expectedAlgorithms(options);
-
   let header: ProtectedHeaderParameters;
   try {
     header = decodeProtectedHeader(idToken);
   } catch (cause) {
-    throw invalid('it is not a JWS in compact serialization', cause);
+    throw idTokenError('its header cannot be read', cause);
   }
-  if (idToken.split('.').length !== 3)
-    throw invalid(
-      'it is not a JWS in compact serialization (encrypted ID tokens are not supported)',
-    );
-  const alg = header.alg;
-  if (typeof alg !== 'string' || alg === '') throw invalid('the header has no alg');
-  if (alg.toLowerCase() === 'none') throw invalid('alg "none" (unsigned) is refused');
-  if (isSymmetric(alg) && options.clientSecret === undefined) {
-    throw invalid(`alg ${alg} is symmetric, which a public client cannot verify; refused`);
+  const alg = header.alg ?? '';
+  // oauth4webapi accepts any alg the provider lists, `none` and HS* included.
+  if (alg.toLowerCase() === 'none') throw idTokenError(UNSIGNED_REFUSED);
+  const symmetric = alg.startsWith('HS');
+  if (symmetric && check.clientSecret === undefined) {
+    throw idTokenError(`alg ${alg} is symmetric, which a public client cannot verify; refused`);
   }
-  if (!algorithms.includes(alg)) {
-    throw invalid(
-      `alg ${alg} is not one of the expected algorithms (${algorithms.join(', ') || 'none'})`,
-    );
-  }
-
-  let payloadBytes: Uint8Array;
   try {
-    const verified = isSymmetric(alg)
-      ? await compactVerify(idToken, new TextEncoder().encode(options.clientSecret), {
-          algorithms: [alg],
-        })
-      : await compactVerify(idToken, options.keys, { algorithms: [alg] });
-    payloadBytes = verified.payload;
-  } catch (cause) {
-    throw keyOrSignatureError(cause, header);
+    if (symmetric)
+      await compactVerify(idToken, new TextEncoder().encode(check.clientSecret), {
+        algorithms: [alg],
+      });
+    else await compactVerify(idToken, check.keys, { algorithms: [alg] });
+  } catch (err) {
+    throw signatureError(err, header, check.jwksCall);
   }
-
-  let claims: unknown;
-  try {
-    claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
-  } catch (cause) {
-    throw invalid('the payload is not JSON', cause);
-  }
-  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
-    throw invalid('the payload is not a JSON object');
-  }
-  return checkClaims(claims as Record<string, unknown>, options, tolerance);
-}
-
-function keyOrSignatureError(cause: unknown, header: ProtectedHeaderParameters): BrokerError {
-  // Ours, possibly wrapped by jose: e.g. the body cap failing its read of the JWKS.
-  const ours = brokerErrorIn(cause);
-  if (ours !== undefined) return ours;
-  if (cause instanceof errors.JWSSignatureVerificationFailed)
-    return invalid("the signature does not verify with the provider's keys", cause);
-  if (cause instanceof errors.JWKSNoMatchingKey) {
-    const kid =
-      typeof header.kid === 'string' ? ` (kid ${JSON.stringify(header.kid.slice(0, 100))})` : '';
-    return invalid(`no key in the provider's JWKS matches the token's header${kid}`, cause);
-  }
-  if (cause instanceof errors.JWKSMultipleMatchingKeys)
-    return invalid(
-      "several keys in the provider's JWKS match the token's header and none verifies it",
-      cause,
-    );
-  if (cause instanceof errors.JOSEAlgNotAllowed)
-    return invalid(`alg ${header.alg} is not allowed`, cause);
-  if (cause instanceof errors.JWKSTimeout) {
-    return new BrokerError(
-      'provider_timeout',
-      'The identity provider did not answer the request for its signing keys (JWKS) in time',
-      { cause },
-    );
-  }
-  if (cause instanceof errors.JWKSInvalid)
-    return new BrokerError(
-      'provider_error',
-      "The identity provider's JWKS is not a valid key set",
-      { cause },
-    );
-  if (
-    cause instanceof errors.JOSENotSupported ||
-    cause instanceof errors.JWSInvalid ||
-    cause instanceof errors.JWKInvalid
-  ) {
-    return invalid(`it cannot be verified (${(cause as Error).message})`, cause);
-  }
-  if (cause instanceof errors.JOSEError) {
-    // e.g. "Expected 200 OK from the JSON Web Key Set HTTP response"
-    return new BrokerError(
-      'provider_error',
-      `The identity provider's JWKS could not be fetched: ${cause.message}`,
-      { cause },
-    );
-  }
-  if (cause instanceof Error && cause.name === 'TimeoutError') {
-    return new BrokerError(
-      'provider_timeout',
-      'The identity provider did not answer the request for its signing keys (JWKS) in time',
-      { cause },
-    );
-  }
-  if (cause instanceof TypeError) {
-    return new BrokerError(
-      'provider_unavailable',
-      'Cannot reach the identity provider to fetch its signing keys (JWKS)',
-      { cause },
-    );
-  }
-  return invalid('its signature could not be verified', cause);
-}
-
-function checkClaims(
-  claims: Record<string, unknown>,
-  options: IdTokenExpectations,
-  tolerance: number,
-): IdTokenClaims {
-  const now = options.now ?? Math.floor(Date.now() / 1000);
-
-  // iss: exact string equality with the discovered issuer (§3.1.3.7 step 2).
-  if (typeof claims['iss'] !== 'string') throw invalid('iss is missing');
-  if (claims['iss'] !== options.issuer)
-    throw invalid(`iss ${JSON.stringify(claims['iss'])} is not the issuer ${options.issuer}`);
-
-  // aud must contain client_id; several audiences need azp (steps 3–5).
-  const aud = claims['aud'];
-  const audiences =
-    typeof aud === 'string'
-      ? [aud]
-      : Array.isArray(aud) && aud.every((a) => typeof a === 'string')
-        ? (aud as string[])
-        : undefined;
-  if (audiences === undefined || audiences.length === 0)
-    throw invalid('aud is missing or malformed');
-  if (!audiences.includes(options.clientId)) throw invalid('aud does not contain this client_id');
-  const azp = claims['azp'];
-  if (audiences.length > 1 && azp === undefined)
-    throw invalid('aud has several audiences but azp is missing');
-  if (azp !== undefined && azp !== options.clientId) throw invalid('azp is not this client_id');
-
-  // exp / iat / nbf (steps 9–10), with tolerance for clock skew.
-  const exp = claims['exp'];
-  if (typeof exp !== 'number' || !Number.isFinite(exp))
-    throw invalid('exp is missing or not a number');
-  if (exp <= now - tolerance) throw invalid('exp is in the past: the token has expired');
-  const iat = claims['iat'];
-  if (typeof iat !== 'number' || !Number.isFinite(iat))
-    throw invalid('iat is missing or not a number');
-  if (iat > now + tolerance) throw invalid('iat is in the future');
-  const nbf = claims['nbf'];
-  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + tolerance))
-    throw invalid('nbf is malformed or in the future');
-
-  // sub (OIDC Core §2: REQUIRED, a non-empty string).
-  const sub = claims['sub'];
-  if (typeof sub !== 'string' || sub === '') throw invalid('sub is missing or empty');
-
-  // nonce (step 11): equal to the flow's, compared in constant time.
-  if (options.nonce !== skipNonceCheck) {
-    const nonce = claims['nonce'];
-    if (typeof nonce !== 'string') throw invalid('nonce is missing');
-    if (!constantTimeEqual(nonce, options.nonce)) throw invalid("nonce does not match the flow's");
-  }
-
+  checkMissedClaims(claims, check);
   return claims as IdTokenClaims;
+}
+
+/** OIDC Core §3.1.3.7 checks that oauth4webapi's processing does not make. */
+function checkMissedClaims(claims: IDToken, check: SignatureCheck): void {
+  const now = Math.floor(Date.now() / 1000);
+  // Step 10: oauth4webapi only requires iat to be a number.
+  if (claims.iat > now + check.clockToleranceSec) throw idTokenError('iat is in the future');
+  // §2: sub is a non-empty string; oauth4webapi checks only that it is a string.
+  if (claims.sub === '') throw idTokenError('sub is empty');
+  // Step 5: oauth4webapi looks at azp only when there are several audiences.
+  if (claims.azp !== undefined && claims.azp !== check.clientId)
+    throw idTokenError('azp is not this client_id');
 }

@@ -1,31 +1,17 @@
 /**
  * The IdentityProvider on a real OpenID provider, through oauth4webapi: the
  * authorize URL, callback validation, code exchange and refresh (discovery is
- * discovery.ts).
- * ID tokens from the token endpoint are then verified again, signature
- * included, by id-token.ts.
+ * discovery.ts). oauth4webapi checks ID token claims; id-token.ts then
+ * verifies the signature.
  *
- * Every failure leaves here as a BrokerError; messages name what went wrong
- * and never contain codes, verifiers or tokens.
+ * Every failure leaves here as a BrokerError made by upstream-errors.ts;
+ * messages name what went wrong and never contain codes, verifiers or tokens.
  */
 import * as oauth from 'oauth4webapi';
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
-import { expectedAlgorithms, skipNonceCheck } from './id-token-policy.js';
 import { limitBodies } from './body-limit.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
-import {
-  contentType,
-  formatSeconds,
-  isArgumentError,
-  isRecord,
-  isTimeout,
-  networkReason,
-  oauthErrorCode,
-  oauthErrorOf,
-  parseJson,
-  sanitize,
-} from './http-util.js';
 import { issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
@@ -35,7 +21,15 @@ import type {
   IdTokenClaims,
   RefreshRequest,
   TokenSet,
+  ValidatedCallback,
 } from './types.js';
+import { roundTrip } from './round-trip.js';
+import {
+  callbackProblem,
+  invalidAnswer,
+  unexpectedStatus,
+  type UpstreamCall,
+} from './upstream-errors.js';
 
 export interface ProviderConfig {
   /** The exact issuer identifier; discovery at issuer (trailing slash stripped) + '/.well-known/openid-configuration'. */
@@ -89,14 +83,16 @@ class OidcProvider implements IdentityProvider {
   readonly #clientAuth: oauth.ClientAuth;
   readonly #clientSecret: string | undefined;
   readonly #options: RequestOptions;
-  readonly #timeoutMs: number;
+  readonly #clockToleranceSec: number;
+  readonly #authorizationEndpoint: string;
   readonly #jwksUri: URL;
   readonly #jwksCooldownMs: number;
   readonly #transport: typeof fetch;
   #keys: JWTVerifyGetKey | undefined;
-  readonly #algorithms: string[];
-  readonly #clockToleranceSec: number;
-  readonly #authorizationEndpoint: string;
+
+  readonly #tokenRequest: UpstreamCall;
+  readonly #refreshRequest: UpstreamCall;
+  readonly #jwksRequest: UpstreamCall;
 
   constructor(
     config: ProviderConfig,
@@ -120,7 +116,6 @@ class OidcProvider implements IdentityProvider {
         ? oauth.None()
         : oauth.ClientSecretPost(config.clientSecret);
     this.#options = options;
-    this.#timeoutMs = timeoutMs;
     this.#authorizationEndpoint = as.authorization_endpoint as string;
     this.authorizationOrigin = new URL(this.#authorizationEndpoint).origin;
     this.requiresIssParameter = as.authorization_response_iss_parameter_supported === true;
@@ -129,7 +124,10 @@ class OidcProvider implements IdentityProvider {
     this.#jwksUri = new URL(as.jwks_uri as string);
     this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
     this.#transport = transport;
-    this.#algorithms = expectedAlgorithms({ metadata: this.metadata });
+
+    this.#tokenRequest = { name: 'token request', timeoutMs };
+    this.#refreshRequest = { name: 'refresh request', timeoutMs };
+    this.#jwksRequest = { name: 'request for its signing keys (JWKS)', timeoutMs };
   }
 
   authorizationUrl(params: AuthorizeParams): URL {
@@ -160,13 +158,7 @@ class OidcProvider implements IdentityProvider {
     try {
       validated = oauth.validateAuthResponse(this.#as, this.#client, params, expectedState);
     } catch (err) {
-      if (err instanceof oauth.AuthorizationResponseError) return providerRefusal(err);
-      return {
-        ok: false,
-        kind: 'invalid',
-        error: 'invalid_request',
-        description: callbackReason(err),
-      };
+      return callbackProblem(err, this.issuer);
     }
     const code = validated.get('code');
     if (code === null || code === '')
@@ -181,22 +173,6 @@ class OidcProvider implements IdentityProvider {
   }
 
   async exchangeCode(exchange: CodeExchange): Promise<TokenSet> {
-    const params = new URLSearchParams({ code: exchange.code, state: exchange.state });
-    if (exchange.iss !== undefined) params.set('iss', exchange.iss);
-    let validated: URLSearchParams;
-    try {
-      // The branded parameters are what authorizationCodeGrantRequest demands: no exchange without validation.
-      validated = oauth.validateAuthResponse(this.#as, this.#client, params, exchange.state);
-    } catch (err) {
-      throw new BrokerError(
-        'invalid_request',
-        `The authorization response is not valid: ${callbackReason(err)}`,
-        {
-          oauthError: 'invalid_request',
-          cause: err,
-        },
-      );
-    }
     if (exchange.code === '' || exchange.verifier === '' || exchange.redirectUri === '') {
       throw new BrokerError(
         'invalid_request',
@@ -204,28 +180,29 @@ class OidcProvider implements IdentityProvider {
         { oauthError: 'invalid_request' },
       );
     }
-
+    const callback = this.#grantParameters(exchange, exchange.state);
     // Never retried: a code is single-use, a second attempt would only burn it (or revoke the grant).
-    const { json, tokenType } = await this.#tokenCall(
-      'token request',
+    const json = await this.#tokenCall(
+      this.#tokenRequest,
       () =>
         oauth.authorizationCodeGrantRequest(
           this.#as,
           this.#client,
           this.#clientAuth,
-          validated,
+          callback,
           exchange.redirectUri,
           exchange.verifier,
           this.#options,
         ),
+      // oauth4webapi checks the ID token's claims here, the nonce among them (with !==: the
+      // token comes over TLS from the provider, so its timing gives nothing away).
       (response) =>
         oauth.processAuthorizationCodeResponse(this.#as, this.#client, response, {
           expectedNonce: exchange.nonce,
           requireIdToken: true,
         }),
     );
-    const claims = await this.#validateIdToken(json.id_token as string, exchange.nonce);
-    return tokenSet(json, tokenType, claims);
+    return tokenSet(json, await this.#verifyIdToken(json));
   }
 
   async refresh(request: RefreshRequest): Promise<TokenSet> {
@@ -237,8 +214,8 @@ class OidcProvider implements IdentityProvider {
     const additionalParameters: Record<string, string> = {};
     if (request.scope !== undefined) additionalParameters['scope'] = request.scope;
     if (request.audience !== undefined) additionalParameters['audience'] = request.audience;
-    const { json, tokenType } = await this.#tokenCall(
-      'refresh request',
+    const json = await this.#tokenCall(
+      this.#refreshRequest,
       () =>
         oauth.refreshTokenGrantRequest(
           this.#as,
@@ -247,14 +224,10 @@ class OidcProvider implements IdentityProvider {
           request.refreshToken,
           { ...this.#options, additionalParameters },
         ),
+      // OIDC Core §12.2: a refreshed ID token keeps iss/sub/aud; its nonce, if any, is the original one, which we do not keep.
       (response) => oauth.processRefreshTokenResponse(this.#as, this.#client, response),
     );
-    // OIDC Core §12.2: a refreshed ID token keeps iss/sub/aud; its nonce, if any, is the original one, which we do not keep.
-    const claims =
-      json.id_token === undefined
-        ? undefined
-        : await this.#validateIdToken(json.id_token, skipNonceCheck);
-    return tokenSet(json, tokenType, claims);
+    return tokenSet(json, await this.#verifyIdToken(json));
   }
 
   matchesDomain(domain: string): boolean {
@@ -262,21 +235,57 @@ class OidcProvider implements IdentityProvider {
   }
 
   /**
-   * jose (and the verification code) load on the first token exchange, not at
-   * start-up: it is a third of the broker's import time and `serve` needs it
-   * only once someone signs in.
+   * oauth4webapi's code grant takes only parameters that its
+   * validateAuthResponse branded (a WeakSet it keeps to itself), and the brand
+   * does not survive the flow store: the exchange may run in another broker,
+   * after a restart. checkCallback validated the callback and the flow stored
+   * what it returned; this rebuilds the parameters from that stored value
+   * alone to have them branded. Nothing the browser sent is looked at again,
+   * and nothing new is decided, except where the provider's metadata changed
+   * in between (RFC 9207's flag turned on): then the exchange is refused
+   * before any request.
    */
-  async #validateIdToken(
-    idToken: string,
-    nonce: string | typeof skipNonceCheck,
-  ): Promise<IdTokenClaims> {
-    const [{ validateIdToken }, keys] = await Promise.all([import('./id-token.js'), this.#jwks()]);
-    return validateIdToken(idToken, {
-      issuer: this.issuer,
-      clientId: this.clientId,
-      nonce,
+  #grantParameters(callback: ValidatedCallback, state: string): URLSearchParams {
+    const params = new URLSearchParams({ code: callback.code, state });
+    if (callback.iss !== undefined) params.set('iss', callback.iss);
+    try {
+      return oauth.validateAuthResponse(this.#as, this.#client, params, state);
+    } catch (err) {
+      const problem = callbackProblem(err, this.issuer);
+      throw new BrokerError(
+        'invalid_request',
+        `The authorization response is not valid: ${problem.description ?? problem.error}`,
+        { oauthError: 'invalid_request', cause: err },
+      );
+    }
+  }
+
+  /** A token endpoint round trip, whose token must be one the broker can hand out as Bearer. */
+  async #tokenCall(
+    call: UpstreamCall,
+    send: () => Promise<Response>,
+    process: (response: Response) => Promise<oauth.TokenEndpointResponse>,
+  ): Promise<oauth.TokenEndpointResponse> {
+    const json = await roundTrip({ call, send, process });
+    // We send no DPoP proof, so a DPoP-bound token (the only other type oauth4webapi accepts) would not work as Bearer.
+    if (json.token_type !== 'bearer')
+      throw invalidAnswer(call, `token_type ${json.token_type} is not Bearer`);
+    return json;
+  }
+
+  /**
+   * jose (and id-token.ts) load on the first token exchange, not at start-up:
+   * it is a third of the broker's import time and `serve` needs it only once
+   * someone signs in.
+   */
+  async #verifyIdToken(json: oauth.TokenEndpointResponse): Promise<IdTokenClaims | undefined> {
+    const claims = oauth.getValidatedIdTokenClaims(json);
+    if (json.id_token === undefined || claims === undefined) return undefined;
+    const [{ verifyIdToken }, keys] = await Promise.all([import('./id-token.js'), this.#jwks()]);
+    return verifyIdToken(json.id_token, claims, {
       keys,
-      algorithms: this.#algorithms,
+      jwksCall: this.#jwksRequest,
+      clientId: this.clientId,
       clockToleranceSec: this.#clockToleranceSec,
       ...(this.#clientSecret === undefined ? {} : { clientSecret: this.#clientSecret }),
     });
@@ -287,164 +296,41 @@ class OidcProvider implements IdentityProvider {
     const jose = await import('jose');
     const options: RemoteJWKSetOptions = {
       cooldownDuration: this.#jwksCooldownMs,
-      timeoutDuration: this.#timeoutMs,
+      timeoutDuration: this.#jwksRequest.timeoutMs,
     };
-    options[jose.customFetch] = retryOnce(this.#transport);
+    options[jose.customFetch] = jwksTransport(this.#transport, this.#jwksRequest);
     // A concurrent first call may have set it meanwhile; keep one cache of keys.
     return (this.#keys ??= jose.createRemoteJWKSet(this.#jwksUri, options));
-  }
-
-  /**
-   * One token endpoint round trip: transport errors, HTTP status and content
-   * type are judged here; oauth4webapi validates the body. Returns the parsed
-   * body and the provider's own `token_type` (oauth4webapi lower-cases it).
-   */
-  async #tokenCall(
-    label: string,
-    send: () => Promise<Response>,
-    process: (response: Response) => Promise<oauth.TokenEndpointResponse>,
-  ): Promise<{ json: oauth.TokenEndpointResponse; tokenType: string }> {
-    let status: number;
-    let headers: Headers;
-    let text: string;
-    try {
-      const response = await send();
-      status = response.status;
-      headers = response.headers;
-      text = await response.text();
-    } catch (err) {
-      throw this.#transportError(err, label);
-    }
-    const body = parseJson(text);
-    const providerError = oauthErrorOf(body);
-
-    if (status >= 500 || status < 200 || (status >= 300 && status < 400)) {
-      throw new BrokerError(
-        'provider_error',
-        `The identity provider answered ${status} to the ${label}`,
-        providerError === undefined ? {} : { oauthError: providerError },
-      );
-    }
-    if (status === 200 && contentType(headers) !== 'application/json') {
-      throw new BrokerError(
-        'provider_error',
-        `The identity provider answered the ${label} with content type ${contentType(headers) || 'none'}, not application/json`,
-      );
-    }
-
-    let json: oauth.TokenEndpointResponse;
-    try {
-      json = await process(new Response(text, { status, headers }));
-    } catch (err) {
-      throw this.#responseError(err, status, label);
-    }
-    const tokenType =
-      isRecord(body) && typeof body['token_type'] === 'string'
-        ? body['token_type']
-        : json.token_type;
-    return { json, tokenType };
-  }
-
-  #transportError(err: unknown, label: string): BrokerError {
-    if (err instanceof BrokerError) return err;
-    if (isTimeout(err)) {
-      return new BrokerError(
-        'provider_timeout',
-        `The identity provider did not answer the ${label} within ${formatSeconds(this.#timeoutMs)}`,
-        { cause: err },
-      );
-    }
-    if (isArgumentError(err)) {
-      return new BrokerError(
-        'invalid_request',
-        `The ${label} cannot be made: ${(err as Error).message}`,
-        { oauthError: 'invalid_request', cause: err },
-      );
-    }
-    return new BrokerError(
-      'provider_unavailable',
-      `Cannot reach the identity provider for the ${label} (${networkReason(err)})`,
-      { cause: err },
-    );
-  }
-
-  #responseError(err: unknown, status: number, label: string): BrokerError {
-    if (err instanceof oauth.ResponseBodyError) {
-      const description =
-        err.error_description === undefined ? '' : `: ${sanitize(err.error_description)}`;
-      if (err.error === 'invalid_grant') {
-        return new BrokerError(
-          'invalid_grant',
-          `The identity provider refused the grant (invalid_grant)${description}`,
-          { oauthError: 'invalid_grant', cause: err },
-        );
-      }
-      return new BrokerError(
-        'provider_error',
-        `The identity provider answered ${status} to the ${label}: ${sanitize(err.error)}${description}`,
-        { oauthError: oauthErrorCode(err.error), cause: err },
-      );
-    }
-    if (err instanceof oauth.WWWAuthenticateChallengeError) {
-      const error = err.cause.find((challenge) => challenge.parameters.error !== undefined)
-        ?.parameters.error;
-      return new BrokerError(
-        'provider_error',
-        `The identity provider answered ${status} to the ${label} with an authentication challenge${error === undefined ? '' : ` (${sanitize(error)})`}`,
-        error === undefined ? { cause: err } : { oauthError: oauthErrorCode(error), cause: err },
-      );
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    if (
-      /JWT|ID Token|id_token/.test(message) ||
-      (err instanceof oauth.OperationProcessingError &&
-        (err.code === oauth.JWT_CLAIM_COMPARISON || err.code === oauth.JWT_TIMESTAMP_CHECK))
-    ) {
-      return new BrokerError('provider_error', `The ID token failed validation: ${message}`, {
-        oauthError: 'invalid_id_token',
-        cause: err,
-      });
-    }
-    if (status >= 400) {
-      return new BrokerError(
-        'provider_error',
-        `The identity provider answered ${status} to the ${label} without an OAuth error`,
-        { cause: err },
-      );
-    }
-    return new BrokerError(
-      'provider_error',
-      `The identity provider's answer to the ${label} is not valid: ${message}`,
-      { cause: err },
-    );
   }
 }
 
 /**
- * The JWKS GET, retried once on a transport error or a 5xx: it is idempotent,
- * and both attempts share jose's one timeout signal, so the bound holds.
+ * The JWKS GET: retried once on a transport error or a 5xx, as it is
+ * idempotent and both attempts share jose's one timeout signal, so the bound
+ * holds. A status other than 200 is judged here, where it is known (jose
+ * would only say it is not 200), and reaches the caller through jose intact.
  */
-function retryOnce(transport: typeof fetch): FetchImplementation {
+function jwksTransport(transport: typeof fetch, call: UpstreamCall): FetchImplementation {
   return async (url, init) => {
+    let response: Response | undefined;
     try {
-      const response = await transport(url, init);
-      if (response.status < 500) return response;
-      await response.body?.cancel().catch(() => undefined);
+      response = await transport(url, init);
     } catch (err) {
       if (init.signal.aborted) throw err;
     }
-    return transport(url, init);
+    if (response !== undefined && response.status >= 500) {
+      await response.body?.cancel().catch(() => undefined);
+      response = undefined;
+    }
+    response ??= await transport(url, init);
+    if (response.status !== 200) throw await unexpectedStatus(response, call);
+    return response;
   };
 }
 
-function tokenSet(
-  json: oauth.TokenEndpointResponse,
-  tokenType: string,
-  claims: IdTokenClaims | undefined,
-): TokenSet {
+function tokenSet(json: oauth.TokenEndpointResponse, claims: IdTokenClaims | undefined): TokenSet {
   const set: TokenSet = {
     access_token: json.access_token,
-    token_type: tokenType,
     expires_in: typeof json.expires_in === 'number' ? json.expires_in : 0,
   };
   if (json.scope !== undefined) set.scope = json.scope;
@@ -452,36 +338,6 @@ function tokenSet(
   if (json.id_token !== undefined) set.id_token = json.id_token;
   if (claims !== undefined) set.claims = claims;
   return set;
-}
-
-/**
- * The callback's `error=`: anyone holding the state can send one, and its text
- * reaches the app, the callback page and the log, so the code is checked and
- * the description made one short printable line here, before the flow stores them.
- */
-function providerRefusal(err: oauth.AuthorizationResponseError): CallbackCheck {
-  const error = oauthErrorCode(err.error);
-  const description = sanitize(err.error_description ?? '');
-  return description === ''
-    ? { ok: false, kind: 'denied', error }
-    : { ok: false, kind: 'denied', error, description };
-}
-
-/** A short, human reason for a failed authorization response validation (no parameter values). */
-function callbackReason(err: unknown): string {
-  const message = err instanceof Error ? err.message : '';
-  if (message.includes('"iss" (issuer) missing'))
-    return 'the callback has no iss parameter, which this provider requires (RFC 9207)';
-  if (message.includes('unexpected "iss"'))
-    return "the callback's iss is not the provider's issuer";
-  if (message.includes('"state" missing')) return 'the callback has no state';
-  if (message.includes('unexpected "state"'))
-    return "the callback's state does not match the flow's";
-  if (message.includes('provided only once')) return 'the callback repeats a parameter';
-  if (message.includes('JARM')) return 'JARM responses are not supported';
-  if (message.includes('implicit and hybrid'))
-    return 'implicit and hybrid responses are not supported';
-  return 'the callback is not a valid authorization response';
 }
 
 function deepFreeze<T>(value: T): T {

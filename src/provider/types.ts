@@ -37,11 +37,9 @@ export interface IdTokenClaims {
   [claim: string]: unknown;
 }
 
-/** A successful token endpoint answer, after validation. */
+/** A successful token endpoint answer, after validation. Its token type is Bearer: anything else is refused. */
 export interface TokenSet {
   access_token: string;
-  /** As the provider sent it; the API layer always answers "Bearer". */
-  token_type: string;
   /** Seconds; 0 when the provider did not say. */
   expires_in: number;
   scope?: string;
@@ -51,9 +49,21 @@ export interface TokenSet {
   claims?: IdTokenClaims;
 }
 
+/**
+ * What checkCallback took from a callback that passed validation, and all
+ * that the code exchange needs of it. The flow keeps it as its outcome (the
+ * store's `code` outcome, sealed in Redis), so the exchange, which may run in
+ * another broker, takes it from the stored flow, never from what an app sends.
+ */
+export interface ValidatedCallback {
+  readonly code: string;
+  /** The callback's `iss`, when it carried one (RFC 9207). */
+  readonly iss?: string;
+}
+
 /** What a callback said, once its parameters were checked against the flow's state. */
 export type CallbackCheck =
-  | { ok: true; code: string; iss?: string }
+  | ({ ok: true } & ValidatedCallback)
   | {
       ok: false;
       /** `denied`: the provider sent `error=` (user or policy); `invalid`: the response failed validation. */
@@ -64,10 +74,8 @@ export type CallbackCheck =
       description?: string;
     };
 
-export interface CodeExchange {
-  code: string;
-  /** The callback's `iss`, when it carried one (RFC 9207). */
-  iss?: string;
+/** A code exchange: the flow's stored callback outcome, and the flow's request values. */
+export interface CodeExchange extends ValidatedCallback {
   state: string;
   redirectUri: string;
   verifier: string;
@@ -93,9 +101,13 @@ export interface IdentityProvider {
   readonly metadata: Readonly<Record<string, unknown>>;
 
   authorizationUrl(params: AuthorizeParams): URL;
-  /** Pure: checks `state`, `iss` and `error` of a callback against the expected state. */
+  /**
+   * Pure: checks `state`, `iss` and `error` of a callback against the expected
+   * state. The one validation of a callback: what it returns when ok is what
+   * the flow stores for the exchange.
+   */
   checkCallback(params: URLSearchParams, expectedState: string): CallbackCheck;
-  /** Token request for a code this broker received, then full ID token validation. */
+  /** Token request for a callback that passed checkCallback, then full ID token validation. */
   exchangeCode(exchange: CodeExchange): Promise<TokenSet>;
   refresh(request: RefreshRequest): Promise<TokenSet>;
   /** `domain` may be a bare host, an issuer URL or an authorize-endpoint URL. */

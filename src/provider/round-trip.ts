@@ -1,0 +1,49 @@
+/**
+ * One request to the identity provider and its answer: the shape of every
+ * call (token, refresh, and next userinfo, revocation, device authorization,
+ * PAR). oauth4webapi builds and sends the request, then reads and judges the
+ * answer, once; what it does not judge is judged here first, and every
+ * failure becomes a BrokerError in upstream-errors.ts.
+ */
+import {
+  expectJson,
+  upstreamError,
+  unexpectedStatus,
+  type UpstreamCall,
+} from './upstream-errors.js';
+
+export interface RoundTrip<T> {
+  call: UpstreamCall;
+  /** An oauth4webapi `…Request` function. */
+  send: () => Promise<Response>;
+  /** The matching oauth4webapi `process…Response` function. */
+  process: (response: Response) => Promise<T>;
+  /** Whether a 200 answers with JSON (every call but revocation). Default true. */
+  json?: boolean;
+}
+
+/**
+ * What oauth4webapi 3.8 leaves out: it reads no body at a 5xx, 3xx or 1xx
+ * (where one may name an OAuth error), and it parses JSON whatever the
+ * content type, looking at the type only once parsing failed.
+ */
+export async function roundTrip<T>({ call, send, process, json = true }: RoundTrip<T>): Promise<T> {
+  let response: Response;
+  try {
+    response = await send();
+  } catch (err) {
+    throw upstreamError(err, call);
+  }
+  const { status } = response;
+  if (status >= 500 || status < 200 || (status >= 300 && status < 400))
+    throw await unexpectedStatus(response, call);
+  try {
+    if (json && status === 200) expectJson(response, call);
+    return await process(response);
+  } catch (err) {
+    throw upstreamError(err, call);
+  } finally {
+    // A status oauth4webapi refuses before reading leaves the body to us.
+    if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined);
+  }
+}
