@@ -211,8 +211,9 @@ export class FlowService {
     const verifier = this.#verifierFor(flow, given(body.code_verifier));
     // Single use: of concurrent exchanges that all passed the checks, one takes the code.
     if (!(await this.#store.redeemCode(code))) throw invalidGrant(NOT_OURS);
+    // The exchange takes the callback as the broker validated and stored it, not the app's copy.
     const tokens = await this.#provider.exchangeCode({
-      code,
+      code: flow.outcome.code,
       ...(iss !== undefined && { iss }),
       state: flow.state,
       redirectUri: request.redirect_uri,
