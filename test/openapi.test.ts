@@ -1,6 +1,7 @@
 /** The operational endpoints: /healthz, and the OpenAPI document generated from the route schemas. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import * as Pieces from '@pieces.app/pieces-os-client';
 import { startStack, type Stack } from './support/stack.js';
 
 type Document = {
@@ -14,6 +15,27 @@ type Document = {
   >;
   components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
 };
+
+type JsonSchema = { $ref?: string; properties?: Record<string, JsonSchema> };
+
+/** The JSON keys a model of the official client reads, nested: its `...FromJSON` function, watched. */
+type KeysRead = Map<string, KeysRead>;
+
+function clientKeys(fromJson: (json: never) => unknown): KeysRead {
+  const watch = (read: KeysRead, depth: number): unknown =>
+    // Callable, so that whatever the client does with a value (a Date, a map over an array) goes through.
+    new Proxy(() => undefined, {
+      get: (_target, key) => {
+        if (typeof key !== 'string' || depth > 8) return undefined;
+        const inner: KeysRead = read.get(key) ?? new Map();
+        read.set(key, inner);
+        return watch(inner, depth + 1);
+      },
+    });
+  const root: KeysRead = new Map();
+  fromJson(watch(root, 0) as never);
+  return root;
+}
 
 describe('operational endpoints', () => {
   let stack: Stack;
@@ -75,6 +97,35 @@ describe('operational endpoints', () => {
     assert.ok(doc.paths['/pkce/token']?.post?.responses?.['200']);
     // The second request is served from the same document.
     assert.deepEqual(await (await stack.api('/openapi.json')).json(), doc);
+  });
+
+  it("documents every model with the official client's JSON keys, nested models included", async () => {
+    const doc = (await (await stack.api('/openapi.json')).json()) as Document;
+    const schemas = doc.components.schemas as Record<string, JsonSchema>;
+    const visited = new Set<string>();
+    const check = (where: string, schema: JsonSchema, client: KeysRead): void => {
+      if (schema.$ref !== undefined) {
+        const name = schema.$ref.split('/').pop()!;
+        visited.add(name);
+        assert.ok(schemas[name], `${where}: ${schema.$ref} is not documented`);
+        check(where, schemas[name], client);
+        return;
+      }
+      for (const [key, property] of Object.entries(schema.properties ?? {})) {
+        const inner = client.get(key);
+        assert.ok(inner, `${where}.${key} is not a key of the official client's model`);
+        check(`${where}.${key}`, property, inner);
+      }
+    };
+    // The requests the client sends, and the answer it reads (which holds every other model).
+    check('SeededPKCE', { $ref: 'SeededPKCE' }, clientKeys(Pieces.SeededPKCEFromJSON));
+    check('TokenizedPKCE', { $ref: 'TokenizedPKCE' }, clientKeys(Pieces.TokenizedPKCEFromJSON));
+    check('PKCE', { $ref: 'PKCE' }, clientKeys(Pieces.PKCEFromJSON));
+    assert.deepEqual(
+      Object.keys(schemas).filter((name) => !visited.has(name)),
+      ['Problem'],
+      'models checked against no client model',
+    );
   });
 
   it('validates bodies against the same schemas it documents', async () => {

@@ -468,6 +468,32 @@ describe('security gates (default configuration)', () => {
     assertRefusal(under, 400, 'invalid_request');
   });
 
+  it('4e. refuses JSON with prototype-poisoning keys (400) while parsing, before any handler', async () => {
+    // /pkce/clear takes any JSON and has no schema: only the parser stands between these bodies and a clear.
+    const poisoned = [
+      '{"__proto__":{"polluted":true}}',
+      '{"\\u005f_proto__":{"polluted":true}}',
+      '{"constructor":{"prototype":{"polluted":true}}}',
+      '{"a":[{"b":{"__proto__":{"polluted":true}}}]}',
+    ];
+    for (const url of ['/pkce/clear', '/pkce/token']) {
+      for (const payload of poisoned) {
+        const response = await inject(stack, {
+          method: 'POST',
+          url,
+          payload:
+            url === '/pkce/token'
+              ? payload.replace('{', '{"grant_type":"refresh_token","code":"x",')
+              : payload,
+          headers: { 'content-type': 'application/json' },
+        });
+        assertRefusal(response, 400, 'invalid_request', live.values);
+      }
+    }
+    assert.ok(await stack.broker.store.get(live.challenge.state), 'the pending flow was cleared');
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false);
+  });
+
   it('4b. applies header and request timeouts by default, checked every second', () => {
     const server = stack.broker.app.server;
     assert.equal(server.headersTimeout, DEFAULT_SERVER_LIMITS.headersTimeoutMs);

@@ -9,6 +9,7 @@ import {
   type PKCE,
   type ResultedPKCE,
   type SeededPKCE,
+  type SeededPKCEOut,
   type TokenizedPKCE,
 } from '../protocol/models.js';
 import { newChallenge, randomToken, verifierMatchesChallenge } from '../protocol/pkce.js';
@@ -334,7 +335,7 @@ export class FlowService {
   #answer(seed: SeededPKCE, flow: FlowRecord, outcome: FlowOutcome): PKCE {
     if (outcome.kind === 'error') throw outcomeError(outcome);
     const request = flow.request ?? resolveRequest(seed, this.#policy);
-    const echoed: SeededPKCE = {
+    const echoed: SeededPKCEOut = {
       schema: MODEL_SCHEMA,
       response_type: 'code',
       state: flow.state,

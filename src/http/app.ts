@@ -8,7 +8,6 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'pino';
-import secureJson from 'secure-json-parse';
 import { BrokerError } from '../errors.js';
 import type { FlowService } from '../flow/service.js';
 import type { Logger } from '../logging.js';
@@ -25,6 +24,9 @@ import { pkceRoutes } from './routes/pkce.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 
 export const BODY_LIMIT = 64 * 1024;
+
+/** `__proto__` and `constructor.prototype` keys make a body a 400, rather than being parsed or dropped. */
+const JSON_POISONING = 'error';
 
 export interface AppOptions {
   service: FlowService;
@@ -136,6 +138,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new RequestLogController(),
     childLoggerFactory: requestLogger,
     bodyLimit: BODY_LIMIT,
+    onProtoPoisoning: JSON_POISONING,
+    onConstructorPoisoning: JSON_POISONING,
     // Slow clients must not hold sockets forever; /pkce/code waits are not affected (the request is read by then).
     ...serverLimitOptions(options.limits),
     return503OnClosing: true,
@@ -164,29 +168,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     );
   });
 
-  // Our own JSON parser: an empty body is "no seed" (the official client sends none for
-  // generateCode()), and prototype-poisoning keys are refused rather than parsed.
+  // Fastify's JSON parser (secure-json-parse, refusing the poisoning keys as configured above), with
+  // one change: an empty body is "no seed" (the official client's generateCode() sends none).
+  const parseJson = app.getDefaultJsonParser(JSON_POISONING, JSON_POISONING);
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
-      done(null, undefined);
-      return;
-    }
-    try {
-      done(
-        null,
-        secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }),
-      );
-    } catch {
-      done(
-        new BrokerError('invalid_request', 'The body is not valid JSON.', {
-          oauthError: 'invalid_request',
-        }),
-        undefined,
-      );
-    }
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string' },
+    (request, body: string, done) => {
+      if (body.trim() === '') done(null, undefined);
+      else parseJson(request, body, done);
+    },
+  );
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);

@@ -1,115 +1,23 @@
 /**
  * The wire models of the PKCE API, with the exact JSON keys of the official
- * client (`@pieces.app/pieces-os-client`, dist/models/*.js). The JSON schemas
- * double as Fastify route schemas (validation, fast serialisation, OpenAPI).
+ * client (`@pieces.app/pieces-os-client`, dist/models/*.js). Each model is
+ * written once, as the JSON Schema the Fastify routes use (validation, fast
+ * serialisation, the OpenAPI document); its TypeScript type is derived from
+ * that schema with json-schema-to-ts's `FromSchema`, so the two cannot drift.
+ *
+ * Why json-schema-to-ts and not TypeBox: `FromSchema` is a type and nothing
+ * else, so the import is erased at compile time and the schemas stay the plain
+ * objects below, loaded for free at start-up (the lazy compilers of
+ * src/http/compilers.ts rely on that). TypeBox builds its schemas by calling
+ * its runtime at import, which `serve` would load before it is ready.
+ *
+ * Request models (SeededPKCE, TokenizedPKCE) are bounded and refuse unknown
+ * keys; answer models list exactly the keys the broker sends
+ * (`additionalProperties: false`), so a misspelt key in an answer is a type error.
  */
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 
 export const SEMANTIC_VERSION = 'MAJOR_0_MINOR_0_PATCH_1';
-
-export interface EmbeddedModelSchema {
-  migration: number;
-  semantic: string;
-}
-
-export const MODEL_SCHEMA: EmbeddedModelSchema = Object.freeze({
-  migration: 0,
-  semantic: SEMANTIC_VERSION,
-});
-
-export interface ChallengedPKCE {
-  schema?: EmbeddedModelSchema;
-  state: string;
-  nonce: string;
-  challenge: string;
-  method: 'S256';
-  verifier: string;
-}
-
-export interface SeededPKCEAdditionalParameters {
-  access_type?: string;
-  display?: string;
-}
-
-export interface SeededPKCE {
-  schema?: EmbeddedModelSchema;
-  response_type?: string;
-  state?: string;
-  nonce?: string;
-  redirect_uri?: string;
-  code_challenge?: string;
-  code_challenge_method?: string;
-  domain?: string;
-  audience?: string;
-  screen_hint?: string;
-  prompt?: string;
-  organization?: string;
-  invitation?: string;
-  scope?: string[];
-  client_id?: string;
-  ADDITIONAL_PARAMETERS?: SeededPKCEAdditionalParameters;
-  response_mode?: string;
-}
-
-export interface ResultedPKCE {
-  schema?: EmbeddedModelSchema;
-  code: string;
-  state: string;
-}
-
-export interface TokenizedPKCE {
-  schema?: EmbeddedModelSchema;
-  grant_type: 'authorization_code' | 'refresh_token' | string;
-  client_id?: string;
-  code?: string;
-  redirect_uri?: string;
-  code_verifier?: string;
-  audience?: string;
-}
-
-export interface OAuthToken {
-  schema?: EmbeddedModelSchema;
-  access_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-  scope?: string;
-  refresh_token?: string;
-  id_token?: string;
-}
-
-export interface Auth0User {
-  name?: string;
-  picture?: string;
-  email?: string;
-  email_verified?: boolean;
-  family_name?: string;
-  given_name?: string;
-  nickname?: string;
-  username?: string;
-  locale?: string;
-  user_id?: string;
-  updated_at?: string;
-}
-
-export interface Auth0 {
-  domain: string;
-  client: string;
-  audience: string;
-  redirects: { authenticated?: string; unauthenticated?: string };
-  oAuth: { token?: OAuthToken };
-  user?: Auth0User;
-  namespace?: string;
-}
-
-export interface PKCE {
-  schema: EmbeddedModelSchema;
-  result?: ResultedPKCE;
-  challenge?: ChallengedPKCE;
-  seed?: SeededPKCE;
-  token?: TokenizedPKCE;
-  auth0?: Auth0;
-}
-
-// ---- JSON schemas -------------------------------------------------------
 
 const str = { type: 'string' } as const;
 /** Bounded strings keep hostile bodies cheap to reject. */
@@ -118,9 +26,10 @@ const shortStr = { type: 'string', maxLength: 2048 } as const;
 export const embeddedModelSchemaJson = {
   $id: 'EmbeddedModelSchema',
   type: 'object',
+  additionalProperties: false,
   properties: {
     migration: { type: 'integer' },
-    semantic: str,
+    semantic: { type: 'string', enum: [SEMANTIC_VERSION] },
   },
   required: ['migration', 'semantic'],
 } as const;
@@ -128,12 +37,13 @@ export const embeddedModelSchemaJson = {
 export const challengedPkceJson = {
   $id: 'ChallengedPKCE',
   type: 'object',
+  additionalProperties: false,
   properties: {
     schema: { $ref: 'EmbeddedModelSchema#' },
     state: str,
     nonce: str,
     challenge: str,
-    method: str,
+    method: { type: 'string', enum: ['S256'] },
     verifier: str,
   },
   required: ['state', 'nonce', 'challenge', 'method', 'verifier'],
@@ -144,6 +54,7 @@ export const seededPkceJson = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    // Accepted and ignored, whatever it holds.
     schema: {},
     response_type: shortStr,
     state: shortStr,
@@ -172,6 +83,7 @@ export const seededPkceJson = {
 export const seededPkceOutJson = {
   $id: 'SeededPKCEOut',
   type: 'object',
+  additionalProperties: false,
   properties: {
     schema: { $ref: 'EmbeddedModelSchema#' },
     response_type: str,
@@ -190,6 +102,7 @@ export const seededPkceOutJson = {
     client_id: str,
     ADDITIONAL_PARAMETERS: {
       type: 'object',
+      additionalProperties: false,
       properties: { access_type: str, display: str },
     },
     response_mode: str,
@@ -199,6 +112,7 @@ export const seededPkceOutJson = {
 export const resultedPkceJson = {
   $id: 'ResultedPKCE',
   type: 'object',
+  additionalProperties: false,
   properties: { schema: { $ref: 'EmbeddedModelSchema#' }, code: str, state: str },
   required: ['code', 'state'],
 } as const;
@@ -208,6 +122,7 @@ export const tokenizedPkceJson = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    // Accepted and ignored, whatever it holds.
     schema: {},
     grant_type: shortStr,
     client_id: shortStr,
@@ -219,12 +134,14 @@ export const tokenizedPkceJson = {
   required: ['grant_type'],
 } as const;
 
+/** The token request as echoed in answers: never the code, the refresh token or the verifier. */
 export const tokenizedPkceOutJson = {
   $id: 'TokenizedPKCEOut',
   type: 'object',
+  additionalProperties: false,
   properties: {
     schema: { $ref: 'EmbeddedModelSchema#' },
-    grant_type: str,
+    grant_type: { type: 'string', enum: ['authorization_code', 'refresh_token'] },
     client_id: str,
     redirect_uri: str,
     audience: str,
@@ -234,10 +151,12 @@ export const tokenizedPkceOutJson = {
 export const oauthTokenJson = {
   $id: 'OAuthToken',
   type: 'object',
+  additionalProperties: false,
   properties: {
     schema: { $ref: 'EmbeddedModelSchema#' },
     access_token: str,
-    token_type: str,
+    // The SDK's enum knows only "Bearer" (and "UNKNOWN").
+    token_type: { type: 'string', enum: ['Bearer'] },
     expires_in: { type: 'number' },
     scope: str,
     refresh_token: str,
@@ -246,37 +165,44 @@ export const oauthTokenJson = {
   required: ['access_token', 'token_type', 'expires_in'],
 } as const;
 
+/** Part of Auth0, not a shared schema: it has no `$id` and no entry of its own in the OpenAPI document. */
+const auth0UserJson = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: str,
+    picture: str,
+    email: str,
+    email_verified: { type: 'boolean' },
+    family_name: str,
+    given_name: str,
+    nickname: str,
+    username: str,
+    locale: str,
+    user_id: str,
+    updated_at: str,
+  },
+} as const;
+
 export const auth0Json = {
   $id: 'Auth0',
   type: 'object',
+  additionalProperties: false,
   properties: {
     domain: str,
     client: str,
     audience: str,
     redirects: {
       type: 'object',
+      additionalProperties: false,
       properties: { authenticated: str, unauthenticated: str },
     },
     oAuth: {
       type: 'object',
+      additionalProperties: false,
       properties: { token: { $ref: 'OAuthToken#' } },
     },
-    user: {
-      type: 'object',
-      properties: {
-        name: str,
-        picture: str,
-        email: str,
-        email_verified: { type: 'boolean' },
-        family_name: str,
-        given_name: str,
-        nickname: str,
-        username: str,
-        locale: str,
-        user_id: str,
-        updated_at: str,
-      },
-    },
+    user: auth0UserJson,
     namespace: str,
   },
   required: ['domain', 'client', 'audience', 'redirects', 'oAuth'],
@@ -285,6 +211,7 @@ export const auth0Json = {
 export const pkceJson = {
   $id: 'PKCE',
   type: 'object',
+  additionalProperties: false,
   properties: {
     schema: { $ref: 'EmbeddedModelSchema#' },
     result: { $ref: 'ResultedPKCE#' },
@@ -325,3 +252,35 @@ export const SHARED_SCHEMAS = [
   pkceJson,
   problemJson,
 ] as const;
+
+// ---- The types, from the schemas ----------------------------------------
+
+/** The type of a model: its schema, with the `$ref`s resolved against the shared schemas. */
+type Model<S extends JSONSchema> = FromSchema<S, { references: [...typeof SHARED_SCHEMAS] }>;
+
+export type EmbeddedModelSchema = Model<typeof embeddedModelSchemaJson>;
+export type ChallengedPKCE = Model<typeof challengedPkceJson>;
+export type SeededPKCE = Model<typeof seededPkceJson>;
+export type SeededPKCEOut = Model<typeof seededPkceOutJson>;
+export type ResultedPKCE = Model<typeof resultedPkceJson>;
+export type TokenizedPKCE = Model<typeof tokenizedPkceJson>;
+export type TokenizedPKCEOut = Model<typeof tokenizedPkceOutJson>;
+export type OAuthToken = Model<typeof oauthTokenJson>;
+export type Auth0User = Model<typeof auth0UserJson>;
+export type Auth0 = Model<typeof auth0Json>;
+export type PKCE = Model<typeof pkceJson>;
+export type Problem = Model<typeof problemJson>;
+
+export const MODEL_SCHEMA: EmbeddedModelSchema = Object.freeze({
+  migration: 0,
+  semantic: SEMANTIC_VERSION,
+});
+
+// An echoed request names only keys of the request: answers and requests are written side by side above.
+type KeysWithin<A, B> = [keyof A] extends [keyof B] ? true : never;
+true satisfies KeysWithin<SeededPKCE, SeededPKCEOut> & KeysWithin<SeededPKCEOut, SeededPKCE>;
+true satisfies KeysWithin<
+  NonNullable<SeededPKCEOut['ADDITIONAL_PARAMETERS']>,
+  NonNullable<SeededPKCE['ADDITIONAL_PARAMETERS']>
+>;
+true satisfies KeysWithin<TokenizedPKCEOut, TokenizedPKCE>;
