@@ -55,6 +55,14 @@ export function fromFastifyError(error: FastifyError): BrokerError {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new BrokerError('payload_too_large', 'The request body is too large.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new BrokerError(
+        'invalid_request',
+        'The body is not valid JSON (or carries a __proto__ or constructor.prototype key).',
+        {
+          oauthError: 'invalid_request',
+        },
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new BrokerError(
