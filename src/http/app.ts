@@ -70,8 +70,8 @@ type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
  * stringifier, for a reqId that, now that successful requests log at debug, is
  * mostly never written. Lines go through the real child: same bindings, same
  * redaction. What it buys: with Fastify's eager child instead, GET
- * /pkce/challenge served 0.83× and 0.87× the req/s and took 15–24 % more CPU
- * per request (two alternating A/B runs, bench/README.md).
+ * /pkce/challenge served 0.89× the req/s (mean of four A/B runs, 0.83–1.01×)
+ * and took 15–24 % more CPU per request (bench/README.md).
  */
 class DeferredChildLogger {
   #real: Logger | undefined;
