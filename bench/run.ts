@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --out FILE]`: every row of the benchmark,
+ * `npm run bench [-- --quick] [-- --out FILE] [-- --only ROW]...`: every row of the benchmark,
  * each figure measured in this run next to its baseline, printed as a table
  * and written to bench/results.json. A benchmark, not a test: a missed target
  * is reported, not fatal; only a row that could not be measured at all makes
@@ -7,6 +7,10 @@
  *
  * --quick: seconds instead of minutes, for the CI smoke run; its figures are
  * too short to quote.
+ *
+ * --only ROW (repeatable): just that row; ROW is its key (challenge, flow,
+ * memory, startup, redis) or its full name. For comparing one change on the
+ * rows it can move without paying for the others.
  */
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, platform } from 'node:os';
@@ -51,6 +55,28 @@ const QUICK: Settings = {
 
 export const ROW_NAMES = [CHALLENGE_ROW, FLOW_ROW, MEMORY_ROW, STARTUP_ROW, REDIS_ROW] as const;
 
+const ROW_KEYS: Record<string, (typeof ROW_NAMES)[number]> = {
+  challenge: CHALLENGE_ROW,
+  flow: FLOW_ROW,
+  memory: MEMORY_ROW,
+  startup: STARTUP_ROW,
+  redis: REDIS_ROW,
+};
+
+/** The rows named by --only (all when there is none); an unknown name is an error. */
+function selectedRows(argv: readonly string[]): Set<string> {
+  const chosen = new Set<string>();
+  argv.forEach((arg, i) => {
+    if (arg !== '--only') return;
+    const name = argv[i + 1] ?? '';
+    const row = ROW_KEYS[name] ?? ROW_NAMES.find((known) => known === name);
+    if (row === undefined)
+      throw new Error(`--only ${name}: no such row (one of ${Object.keys(ROW_KEYS).join(', ')})`);
+    chosen.add(row);
+  });
+  return chosen.size > 0 ? chosen : new Set(ROW_NAMES);
+}
+
 function failedRow(name: string, error: unknown): Row {
   return {
     name,
@@ -80,6 +106,7 @@ async function main(argv: readonly string[]): Promise<number> {
       ? argv[outAt + 1]!
       : join(ROOT, 'bench', 'results.json');
   const settings = quick ? QUICK : FULL;
+  const only = selectedRows(argv);
   const host = machine();
   process.stdout.write(
     `pkce-broker bench${quick ? ' --quick (smoke run: figures too short to quote)' : ''} — ${host.cores} cores, ${host.cpu}, Node ${host.node}\n`,
@@ -94,6 +121,7 @@ async function main(argv: readonly string[]): Promise<number> {
     });
     const target: BrokerTarget = { issuer: devProvider.issuer, clientId: devProvider.clientId };
     const step = async (name: string, measure: () => Promise<Row>): Promise<void> => {
+      if (!only.has(name)) return;
       process.stdout.write(`  measuring ${name}…\n`);
       try {
         rows.push(await measure());

@@ -30,7 +30,9 @@ async function importRedirectingNotices(
   notice: (message: string) => void,
 ): Promise<OidcProviderModule> {
   const warn = console.warn;
-  // oidc-provider writes the notice with console.warn at import and offers no hook for it.
+  // oidc-provider writes the notice with console.warn at import, from process.release, and offers
+  // no option, environment variable or hook for it; faking process.release would mislead every
+  // other reader of it. So console.warn is wrapped for the length of the import, and only then.
   console.warn = (...args: unknown[]) => {
     const [first] = args;
     if (typeof first === 'string' && first.includes(NOTICE_PREFIX)) {

@@ -1,17 +1,16 @@
 /**
- * Schema compilers that cost nothing at start-up. Compiling the route schemas
- * with ajv and fast-json-stringify (and importing both) was a third of
- * `serve`'s time to ready (bench/). Here ajv loads when the first request
- * that needs validation arrives (it waits for it, once), each schema compiles
- * on first use, and the one compiled serializer (the hot path) is built in the
- * background after its first answer, which JSON.stringify writes meanwhile.
+ * Schema compilers that cost nothing at start-up. ajv loads when the first
+ * request that needs validation arrives (it waits for it, once), each schema
+ * compiles on first use, and answers are written with JSON.stringify.
+ *
+ * What it buys: importing ajv and fast-json-stringify and compiling every
+ * route schema at start-up (Fastify's default) made `serve` start 27–64 %
+ * slower (356 → 451 ms and 394 → 647 ms, median of 10 starts, alternating
+ * runs; bench/README.md). A compiled serializer for GET /pkce/challenge was
+ * tried and dropped: it bought 0–4 % req/s, within the noise.
  */
 import type { FastifyInstance } from 'fastify';
-import type {
-  FastifySchemaCompiler,
-  FastifySerializerCompiler,
-  FastifyValidationResult,
-} from 'fastify/types/schema.js';
+import type { FastifySchemaCompiler, FastifyValidationResult } from 'fastify/types/schema.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
 
 type AjvInstance = InstanceType<typeof import('ajv').Ajv>;
@@ -71,23 +70,3 @@ export function registerValidationGate(app: FastifyInstance): void {
 }
 
 export const plainSerializer = (): Serializer => (data) => JSON.stringify(data);
-
-/** For the hot route: its 2xx answers switch to a compiled serializer once it is built. */
-export const compiledSerializer: FastifySerializerCompiler<unknown> = ({ schema, httpStatus }) => {
-  if (!String(httpStatus).startsWith('2')) return plainSerializer();
-  let compiled: Serializer | undefined;
-  let building = false;
-  return (data) => {
-    if (compiled) return compiled(data);
-    if (!building) {
-      building = true;
-      void import('fast-json-stringify').then(({ default: fastJson }) => {
-        const external = Object.fromEntries(SHARED_SCHEMAS.map((s) => [s.$id, s]));
-        compiled = fastJson(schema as Parameters<typeof fastJson>[0], {
-          schema: external as never,
-        }) as Serializer;
-      });
-    }
-    return JSON.stringify(data);
-  };
-};

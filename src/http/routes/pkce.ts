@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors.js';
 import type { CallbackDelivery, FlowService } from '../../flow/service.js';
 import { MODEL_SCHEMA, type SeededPKCE, type TokenizedPKCE } from '../../protocol/models.js';
-import { compiledSerializer } from '../compilers.js';
 import { CALLBACK_PAGE_HEADERS, prefersHtml, renderCallbackPage } from '../callback-page.js';
 
 const problemResponses = {
@@ -68,7 +67,6 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
         summary: 'A new PKCE challenge',
         response: pkceResponse,
       },
-      serializerCompiler: compiledSerializer,
     },
     async () => ({ schema: MODEL_SCHEMA, challenge: await service.challenge() }),
   );
