@@ -1,5 +1,6 @@
 /**
- * Several brokers on one Redis, against the bundled provider and a real
+ * Two brokers sharing one standalone Redis (not a Redis Cluster: the store's
+ * scripts rule that out, see src/store/redis-scripts.ts), against the bundled provider and a real
  * redis-server started here. Brokers A and B run as separate processes
  * (`node bin/pkce-broker.js serve`, from the build `npm test` makes first),
  * both with B's callback as redirect URI, so the provider's form_post always
@@ -122,7 +123,7 @@ class BrokerProcess {
 }
 
 if (redisSkip) {
-  test('Redis: several brokers', { skip: redisSkip }, () => {});
+  test('two brokers sharing one Redis', { skip: redisSkip }, () => {});
 } else {
   if (!existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)))) {
     throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
@@ -134,7 +135,7 @@ if (redisSkip) {
     await redis.stop();
   });
 
-  describe('two broker processes on one Redis', { timeout: 30_000 }, () => {
+  describe('two broker processes sharing one Redis', { timeout: 30_000 }, () => {
     let a: BrokerProcess;
     let b: BrokerProcess;
     let portA: number;
@@ -301,7 +302,7 @@ if (redisSkip) {
   });
 
   describe(
-    'two in-process brokers on one Redis: races and what Redis holds',
+    'two in-process brokers sharing one Redis: races and what Redis holds',
     { timeout: 20_000 },
     () => {
       let page: Server;
