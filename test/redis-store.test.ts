@@ -1,20 +1,28 @@
 /**
  * The Redis flow store against a real redis-server started here: the shared
- * contract suite unchanged (real time, short TTLs), then what only a shared
- * store has: several handles on one Redis, secrets at rest, faults.
+ * contract suite unchanged (time made to pass by the test, in Redis and in the
+ * store's timers), then what only a shared store has: several handles on one
+ * Redis, secrets at rest, faults.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, before, describe, it, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { BrokerError } from '../src/errors.js';
 import { createLogger } from '../src/logging.js';
 import { createFlowStore } from '../src/store/create.js';
 import { connectRedisFlowStore, type RedisFlowStore } from '../src/store/redis.js';
 import { flowStoreContract, newFlow } from './store-contract.js';
-import { dumpRedis, freePort, redisSkip, startRedis, type RedisServer } from './support/redis.js';
+import { ManualScheduler } from './support/manual-scheduler.js';
+import {
+  dumpRedis,
+  freePort,
+  passRedisTime,
+  redisSkip,
+  startRedis,
+  type RedisServer,
+} from './support/redis.js';
 
 const KEY = randomBytes(32).toString('hex');
 const quiet = createLogger({ level: 'silent' });
@@ -67,6 +75,8 @@ if (redisSkip) {
       prefix?: string;
       url?: string;
       logger?: typeof quiet;
+      scheduler?: ManualScheduler;
+      commandTimeoutMs?: number;
     } = {},
   ) =>
     connectRedisFlowStore({
@@ -77,25 +87,39 @@ if (redisSkip) {
       ...(options.challengeTtlMs !== undefined && { challengeTtlMs: options.challengeTtlMs }),
       maxFlows: options.maxFlows ?? 100,
       logger: options.logger ?? quiet,
+      ...(options.scheduler !== undefined && { scheduler: options.scheduler }),
+      ...(options.commandTimeoutMs !== undefined && { commandTimeoutMs: options.commandTimeoutMs }),
     });
 
+  // Every contract store's keys start with CONTRACT, and its waiters' timers run on one manual clock.
+  const CONTRACT = 'contract';
+  const clock = new ManualScheduler();
+  const timeKeeper = createClient({ url: redis.url });
+  timeKeeper.on('error', () => {});
+  await timeKeeper.connect();
+  after(() => timeKeeper.close());
   const sharedPrefixes = new Map<string, string>();
   flowStoreContract('redis', {
     async make({ ttlMs, maxFlows, challengeTtlMs, shared }) {
       let prefix = shared === undefined ? undefined : sharedPrefixes.get(shared);
       if (prefix === undefined) {
-        prefix = `contract${prefixes++}:`;
+        prefix = `${CONTRACT}${prefixes++}:`;
         if (shared !== undefined) sharedPrefixes.set(shared, prefix);
       }
       return open({
         ttlMs,
         maxFlows,
         prefix,
+        scheduler: clock,
         ...(challengeTtlMs !== undefined && { challengeTtlMs }),
       });
     },
-    // Redis keeps its own clock (TTLs in Redis itself): let real time pass.
-    advance: (ms) => delay(ms),
+    // Redis keeps time itself (TTLs, and TIME in the scripts): age its keys first, then run the
+    // waiters' expiry timers, which re-read their flows from the aged Redis.
+    async advance(ms) {
+      await passRedisTime(timeKeeper, `${CONTRACT}*`, ms);
+      clock.advance(ms);
+    },
   });
 
   describe('Redis store: several brokers on one Redis', () => {
