@@ -56,7 +56,21 @@ export interface RedisFlowStoreOptions {
   maxFlows: number;
   logger: Logger;
   commandTimeoutMs?: number;
+  /** The waiters' expiry timers; real ones unless a test makes time pass itself. */
+  scheduler?: Scheduler;
 }
+
+/** Redis keeps time in the server; the one clock of the store's own is its waiters' expiry timers. */
+export interface Scheduler {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: Scheduler = {
+  // Unref'd: a waiter's expiry timer never holds the process open by itself.
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 /** What the sealed `r` field holds: the record minus what lives elsewhere. */
 interface SealedBase {
@@ -104,6 +118,7 @@ export class RedisFlowStore implements FlowStore {
   readonly #maxFlows: number;
   readonly #logger: Logger;
   readonly #waiters = new Set<Waiter>();
+  readonly #scheduler: Scheduler;
   #closed = false;
 
   constructor(connection: RedisConnection, sealer: Sealer, options: RedisFlowStoreOptions) {
@@ -114,6 +129,7 @@ export class RedisFlowStore implements FlowStore {
     this.#challengeTtlMs = options.challengeTtlMs ?? options.ttlMs;
     this.#maxFlows = options.maxFlows;
     this.#logger = options.logger;
+    this.#scheduler = options.scheduler ?? realTimers;
   }
 
   /** Keeps the clear channel subscribed for the store's lifetime (no churn per waiter), and looks again after outages. */
@@ -257,8 +273,14 @@ export class RedisFlowStore implements FlowStore {
 
     return new Promise<WaitResult>((resolve, reject) => {
       // The epoch read with the pending flow: a clear since then, missed by the listener, shows as a new epoch.
-      const waiter = new Waiter(state, this.#channel(id), first.epoch, resolve, reject, () =>
-        this.#release(waiter),
+      const waiter = new Waiter(
+        state,
+        this.#channel(id),
+        first.epoch,
+        this.#scheduler,
+        resolve,
+        reject,
+        () => this.#release(waiter),
       );
       waiter.onMessage = () => void this.#recheck(waiter, 'message');
       this.#waiters.add(waiter);
@@ -496,7 +518,8 @@ class Waiter {
   subscribed = false;
   settled = false;
   readonly listener: (message: string, channel: string) => void;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #scheduler: Scheduler;
+  #timer: unknown;
   readonly #resolve: (result: WaitResult) => void;
   readonly #reject: (error: unknown) => void;
   readonly #cleanups: Array<() => void> = [];
@@ -505,6 +528,7 @@ class Waiter {
     state: string,
     channel: string,
     epoch: string,
+    scheduler: Scheduler,
     resolve: (result: WaitResult) => void,
     reject: (error: unknown) => void,
     release: () => void,
@@ -512,6 +536,7 @@ class Waiter {
     this.state = state;
     this.channel = channel;
     this.epoch = epoch;
+    this.#scheduler = scheduler;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#cleanups.push(release);
@@ -531,9 +556,8 @@ class Waiter {
   }
 
   expireIn(ms: number, then: () => void): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(then, ms);
-    this.#timer.unref();
+    if (this.#timer !== undefined) this.#scheduler.clearTimeout(this.#timer);
+    this.#timer = this.#scheduler.setTimeout(then, ms);
   }
 
   finish(result: WaitResult): void {
@@ -547,7 +571,7 @@ class Waiter {
   #settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#scheduler.clearTimeout(this.#timer);
     for (const cleanup of this.#cleanups) cleanup();
     return true;
   }

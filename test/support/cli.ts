@@ -39,11 +39,15 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function cleanEnv(extra: Record<string, string> = {}, otherUser = false): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('PKCE_BROKER_') && name !== 'BROWSER') env[name] = value;
+    if (name.startsWith('PKCE_BROKER_') || name === 'BROWSER') continue;
+    env[name] = value;
   }
+  // A child run as another user cannot write our coverage directory, and says so on stderr. Node
+  // hands NODE_V8_COVERAGE on to children whose env lacks it: only an empty value turns it off.
+  if (otherUser && env.NODE_V8_COVERAGE !== undefined) env.NODE_V8_COVERAGE = '';
   return { ...env, ...extra };
 }
 
@@ -60,7 +64,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Cli
   const [file, ...prefixArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
   const child = spawn(file!, prefixArgs, {
     cwd: options.cwd ?? emptyDir(),
-    env: cleanEnv(options.env),
+    env: cleanEnv(options.env, options.prefix !== undefined),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out = { stdout: '', stderr: '' };

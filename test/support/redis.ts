@@ -145,3 +145,39 @@ export async function dumpRedis(url: string): Promise<string> {
     await client.close();
   }
 }
+
+/**
+ * Makes `ms` pass, as Redis sees it, for every key matching `pattern`: each
+ * TTL shortened by `ms` (the key deleted where that ends it, as its expiry
+ * would), and the store's absolute times on the Redis clock (a flow hash's
+ * created `t` and expiry `e`, the live set's expiry scores) moved `ms` back.
+ * One script, so no store command sees time half passed.
+ */
+const PASS_TIME = `
+local ms = tonumber(ARGV[2])
+for _, key in ipairs(redis.call('KEYS', ARGV[1])) do
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'hash' then
+    for _, field in ipairs({'t', 'e'}) do
+      if redis.call('HEXISTS', key, field) == 1 then redis.call('HINCRBY', key, field, -ms) end
+    end
+  elseif kind == 'zset' then
+    for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+      redis.call('ZINCRBY', key, -ms, member)
+    end
+  end
+  local pttl = redis.call('PTTL', key)
+  if pttl > 0 then
+    if pttl <= ms then redis.call('DEL', key) else redis.call('PEXPIRE', key, pttl - ms) end
+  end
+end
+return 1
+`;
+
+export async function passRedisTime(
+  client: ReturnType<typeof createClient>,
+  pattern: string,
+  ms: number,
+): Promise<void> {
+  await client.eval(PASS_TIME, { keys: [], arguments: [pattern, String(Math.round(ms))] });
+}

@@ -1,5 +1,6 @@
 /**
- * Several brokers on one Redis, against the bundled provider and a real
+ * Two brokers sharing one standalone Redis (not a Redis Cluster: the store's
+ * scripts rule that out, see src/store/redis-scripts.ts), against the bundled provider and a real
  * redis-server started here. Brokers A and B run as separate processes
  * (`node bin/pkce-broker.js serve`, from the build `npm test` makes first),
  * both with B's callback as redirect URI, so the provider's form_post always
@@ -43,6 +44,8 @@ class BrokerProcess {
   stderr = '';
   readonly #urls = urlQueue();
   #scanned = 0;
+  /** Called with each sign-in URL as it is announced, before it is queued. */
+  onAnnounce: ((url: URL) => void) | undefined;
   readonly #watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
 
   private constructor(port: number, child: ChildProcess) {
@@ -70,7 +73,9 @@ class BrokerProcess {
       const announced = /sign in:\n\s+(\S+)\n/g;
       announced.lastIndex = this.#scanned;
       for (let match = announced.exec(this.stderr); match; match = announced.exec(this.stderr)) {
-        this.#urls.push(new URL(match[1]!));
+        const url = new URL(match[1]!);
+        this.onAnnounce?.(url);
+        this.#urls.push(url);
         this.#scanned = announced.lastIndex;
       }
     });
@@ -122,7 +127,7 @@ class BrokerProcess {
 }
 
 if (redisSkip) {
-  test('Redis: several brokers', { skip: redisSkip }, () => {});
+  test('two brokers sharing one Redis', { skip: redisSkip }, () => {});
 } else {
   if (!existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)))) {
     throw new Error('dist/ is missing: run `npm run build` first (npm test does).');
@@ -134,7 +139,7 @@ if (redisSkip) {
     await redis.stop();
   });
 
-  describe('two broker processes on one Redis', { timeout: 30_000 }, () => {
+  describe('two broker processes sharing one Redis', { timeout: 30_000 }, () => {
     let a: BrokerProcess;
     let b: BrokerProcess;
     let portA: number;
@@ -215,10 +220,22 @@ if (redisSkip) {
         accept: 'application/json',
       });
       assert.equal(callbackResponse.status, 200);
-      const started = Date.now();
-      const again = await a.api('/pkce/code', postJson({ state: challenge.state }));
+      // The callback is over and nothing else will deliver the code: a 200 with it means the
+      // restarted A read the result Redis kept, and it did so without opening the browser again.
+      const reopened = new Promise<never>((_resolve, reject) => {
+        a.onAnnounce = (url) =>
+          reject(new Error(`the restarted broker started a new sign-in: ${url.origin}`));
+      });
+      let again: Response;
+      try {
+        again = await Promise.race([
+          a.api('/pkce/code', postJson({ state: challenge.state })),
+          reopened,
+        ]);
+      } finally {
+        a.onAnnounce = undefined;
+      }
       assert.equal(again.status, 200);
-      assert.ok(Date.now() - started < 1_000, 'the result was already there: answered at once');
       const result = (await json<PKCE>(again)).result!;
       assert.equal(result.code, delivered.get('code'));
       const tokenResponse = await exchange(a, result.code, challenge.verifier);
@@ -301,7 +318,7 @@ if (redisSkip) {
   });
 
   describe(
-    'two in-process brokers on one Redis: races and what Redis holds',
+    'two in-process brokers sharing one Redis: races and what Redis holds',
     { timeout: 20_000 },
     () => {
       let page: Server;
