@@ -14,11 +14,16 @@ import { createClient } from 'redis';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { redactUrl } from '../redact.js';
-import type { RedisScript } from './redis-scripts.js';
+import { SCRIPTS, type Reply, type StoreScript } from './redis-scripts.js';
 import type { StoreHealth } from './types.js';
 
-type Client = ReturnType<typeof createClient>;
-export type Reply = string | number | null | Reply[];
+export type { Reply };
+
+function newClient(url: string, socket: NonNullable<Parameters<typeof createClient>[0]>['socket']) {
+  return createClient({ url, disableOfflineQueue: true, socket, scripts: SCRIPTS });
+}
+
+type Client = ReturnType<typeof newClient>;
 
 export interface RedisConnectionOptions {
   url: string;
@@ -45,6 +50,8 @@ function reasonOf(error: unknown): string {
 
 export class RedisConnection {
   readonly #main: Client;
+  /** The commands connection with the per-command timeout on every call, scripts included. */
+  readonly #timed: Client;
   readonly #subscriber: Client;
   readonly #logger: Logger;
   readonly #where: string;
@@ -62,18 +69,15 @@ export class RedisConnection {
     // The server as shown to people: never its credentials.
     this.#where = redactUrl(options.url);
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
-    this.#main = createClient({
-      url: options.url,
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: options.connectTimeoutMs ?? 3_000,
-        // Before start-up succeeded a failure is final (one clear line); after, reconnect quickly and forever.
-        reconnectStrategy: (retries, cause) =>
-          this.#started && !this.#closing
-            ? Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS)
-            : cause,
-      },
+    this.#main = newClient(options.url, {
+      connectTimeout: options.connectTimeoutMs ?? 3_000,
+      // Before start-up succeeded a failure is final (one clear line); after, reconnect quickly and forever.
+      reconnectStrategy: (retries, cause) =>
+        this.#started && !this.#closing
+          ? Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS)
+          : cause,
     });
+    this.#timed = this.#main.withCommandOptions({ timeout: this.#commandTimeoutMs });
     this.#subscriber = this.#main.duplicate();
     for (const [client, role] of [
       [this.#main, 'commands'],
@@ -131,21 +135,17 @@ export class RedisConnection {
     }
   }
 
-  /** EVALSHA, falling back to EVAL when the server does not know the script (a restarted Redis). */
+  /** Runs a store script: EVALSHA, and EVAL when a restarted Redis does not know it (node-redis does both). */
   async eval(
-    script: RedisScript,
+    script: StoreScript,
     keys: readonly string[],
     args: readonly string[],
   ): Promise<Reply> {
-    const tail = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#main.sendCommand<Reply>(['EVALSHA', script.sha1, ...tail], {
-        timeout: this.#commandTimeoutMs,
-      });
+      return await this.#timed[script.NAME](keys, args);
     } catch (error) {
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw this.unavailable(error);
+      throw this.unavailable(error);
     }
-    return this.command(['EVAL', script.source, ...tail]);
   }
 
   unavailable(cause: unknown): BrokerError {
