@@ -62,7 +62,10 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       ),
       ...(config.clientSecret !== undefined && { clientSecret: config.clientSecret }),
       timeoutMs: config.providerTimeoutSec * 1000,
+      responseMode: config.responseMode,
+      par: config.par,
     }));
+  for (const warning of provider.startupWarnings) logger.warn(warning);
   const store =
     options.store ??
     (await createFlowStore({
@@ -84,6 +87,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     scope: config.scope,
     ...(config.audience !== undefined && { audience: config.audience }),
     matchesDomain: (domain) => provider.matchesDomain(domain),
+    responseModes: provider.responseModes,
   };
   const service = new FlowService({
     store,

@@ -32,6 +32,17 @@ export interface DevProviderOptions {
    * (the provider still sends `iss`, which RFC 9207 lets clients ignore).
    */
   advertiseIss?: boolean;
+  /**
+   * Replaces response_modes_supported in discovery, e.g. `['query']` for a
+   * provider that does not offer form_post; `null` drops the list (OIDC
+   * Discovery: then query and fragment). Only what is advertised changes.
+   */
+  responseModesSupported?: readonly string[] | null;
+  /**
+   * Pushed authorization requests (RFC 9126), offered but not required;
+   * default true. When false there is no pushed_authorization_request_endpoint.
+   */
+  par?: boolean;
   /** Access token TTL seconds, default 3600 */
   accessTokenTtl?: number;
   /** Unexpected (5xx) errors inside the provider; by default they are dropped silently. */
@@ -145,6 +156,10 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         // server definitions; the broker sends `audience`, not `resource`.
         resourceIndicators: { enabled: false },
         rpInitiatedLogout: { enabled: false },
+        pushedAuthorizationRequests: {
+          enabled: options.par ?? true,
+          requirePushedAuthorizationRequests: false,
+        },
       },
       // Every default that oidc-provider would otherwise announce on the
       // console ("you SHOULD change it") is set explicitly.
@@ -174,7 +189,18 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
     (provider as EventEmitter).on('error', report);
     provider.on('server_error', (_ctx, error) => report(error));
     provider.use(offlineAccessAsksForConsent());
-    if (options.advertiseIss === false) provider.use(withoutIssAdvertised());
+    if (options.advertiseIss === false)
+      provider.use(
+        rewriteDiscovery((body) => delete body.authorization_response_iss_parameter_supported),
+      );
+    const modes = options.responseModesSupported;
+    if (modes !== undefined)
+      provider.use(
+        rewriteDiscovery((body) => {
+          if (modes === null) delete body.response_modes_supported;
+          else body.response_modes_supported = [...modes];
+        }),
+      );
     provider.use(interactionRoutes(provider, DEMO_USER, report));
     server.on('request', provider.callback());
 
@@ -222,17 +248,19 @@ function offlineAccessAsksForConsent(): Middleware {
 }
 
 /**
- * oidc-provider always advertises (and sends) the RFC 9207 `iss` parameter.
- * The compatibility tests need a provider that does not advertise it, because
- * a client that relays codes by hand (the SDK's respondWithCode) cannot carry
- * `iss`, and a client must require `iss` wherever it is advertised.
+ * Changes what discovery says, not what the provider does. oidc-provider
+ * always advertises (and sends) the RFC 9207 `iss` parameter; the
+ * compatibility tests need a provider that does not advertise it, because a
+ * client that relays codes by hand (the SDK's respondWithCode) cannot carry
+ * `iss`, and a client must require `iss` wherever it is advertised. Likewise
+ * it always lists form_post, and the response-mode tests need one that does not.
  */
-function withoutIssAdvertised(): Middleware {
+function rewriteDiscovery(edit: (body: Record<string, unknown>) => void): Middleware {
   return async (ctx, next) => {
     await next();
     if (ctx.path === DISCOVERY_PATH && typeof ctx.body === 'object' && ctx.body !== null) {
       const body: Record<string, unknown> = { ...(ctx.body as Record<string, unknown>) };
-      delete body.authorization_response_iss_parameter_supported;
+      edit(body);
       ctx.body = body;
     }
   };

@@ -125,7 +125,8 @@ export class FlowService {
       let owner = false;
       if (!current.outcome && !current.request) {
         const request = resolveRequest(seed, this.#policy);
-        const url = this.#provider.authorizationUrl(authorizeParams(seed, request, current));
+        // Pushed first where the provider takes PAR: a failed push fails this request, and the flow stays unstarted.
+        const url = await this.#provider.authorizationUrl(authorizeParams(seed, request, current));
         // Kept on the flow so a terminal client holding the state can show it (GET /pkce/authorize-url).
         const started = await this.#store.start(current.state, {
           ...request,

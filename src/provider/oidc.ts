@@ -23,6 +23,8 @@ import type {
   TokenSet,
   ValidatedCallback,
 } from './types.js';
+import type { ParChoice, ResponseModeChoice } from './choices.js';
+import { responseModesOf, type ResponseModes } from './response-mode.js';
 import { roundTrip } from './round-trip.js';
 import {
   callbackProblem,
@@ -45,6 +47,10 @@ export interface ProviderConfig {
   clockToleranceSec?: number;
   /** Transport, for tests and proxies. Default: the global fetch. */
   fetch?: typeof fetch;
+  /** --response-mode. Default `auto`: form_post where discovery lists it, else query. */
+  responseMode?: ResponseModeChoice;
+  /** --par. Default `auto`: push where the provider advertises pushed_authorization_request_endpoint. */
+  par?: ParChoice;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -77,6 +83,8 @@ class OidcProvider implements IdentityProvider {
   readonly authorizationOrigin: string;
   readonly requiresIssParameter: boolean;
   readonly metadata: Readonly<Record<string, unknown>>;
+  readonly responseModes: ResponseModes;
+  readonly startupWarnings: readonly string[];
 
   readonly #as: oauth.AuthorizationServer;
   readonly #client: oauth.Client;
@@ -120,6 +128,11 @@ class OidcProvider implements IdentityProvider {
     this.authorizationOrigin = new URL(this.#authorizationEndpoint).origin;
     this.requiresIssParameter = as.authorization_response_iss_parameter_supported === true;
     this.metadata = deepFreeze(structuredClone(as) as Record<string, unknown>);
+    const warnings: string[] = [];
+    const { modes, warning } = responseModesOf(as, config.responseMode ?? 'auto', as.issuer);
+    this.responseModes = modes;
+    if (warning !== undefined) warnings.push(warning);
+    this.startupWarnings = Object.freeze(warnings);
 
     this.#jwksUri = new URL(as.jwks_uri as string);
     this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
@@ -130,7 +143,7 @@ class OidcProvider implements IdentityProvider {
     this.#jwksRequest = { name: 'request for its signing keys (JWKS)', timeoutMs };
   }
 
-  authorizationUrl(params: AuthorizeParams): URL {
+  async authorizationUrl(params: AuthorizeParams): Promise<URL> {
     const url = new URL(this.#authorizationEndpoint);
     const { extra, ...named } = params;
     const given = new Set<string>();

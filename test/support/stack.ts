@@ -61,11 +61,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     upstream.push(new URL(url).pathname);
     return fetch(input, init);
   };
-  const provider = await discoverProvider({
-    issuer: devProvider.issuer,
-    clientId: devProvider.clientId,
-    fetch: countingFetch,
-  });
   const base = loadConfig({
     argv: ['--port', '0', ...(options.argv ?? [])],
     env: {},
@@ -77,6 +72,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     clientId: devProvider.clientId,
     ...options.config,
   };
+  const provider = await discoverProvider({
+    issuer: devProvider.issuer,
+    clientId: devProvider.clientId,
+    fetch: countingFetch,
+    responseMode: config.responseMode,
+    par: config.par,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
