@@ -12,6 +12,7 @@ import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from '
 import { BrokerError } from '../errors.js';
 import { limitBodies } from './body-limit.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
+import { issuerForTenant, tenantIssuerTemplate } from './entra.js';
 import { issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
@@ -28,6 +29,7 @@ import { responseModesOf, type ResponseModes } from './response-mode.js';
 import { roundTrip } from './round-trip.js';
 import {
   callbackProblem,
+  idTokenError,
   invalidAnswer,
   unexpectedStatus,
   type UpstreamCall,
@@ -96,6 +98,8 @@ class OidcProvider implements IdentityProvider {
   readonly #jwksUri: URL;
   readonly #jwksCooldownMs: number;
   readonly #transport: typeof fetch;
+  /** Entra's `…/{tenantid}/v2.0` where the provider is Microsoft's multi-tenant one (entra.ts). */
+  readonly #issuerTemplate: string | undefined;
   #keys: JWTVerifyGetKey | undefined;
 
   readonly #tokenRequest: UpstreamCall;
@@ -137,6 +141,8 @@ class OidcProvider implements IdentityProvider {
     this.#jwksUri = new URL(as.jwks_uri as string);
     this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
     this.#transport = transport;
+    // discover() accepted the template only for such a configured issuer.
+    this.#issuerTemplate = tenantIssuerTemplate(config.issuer);
 
     this.#tokenRequest = { name: 'token request', timeoutMs };
     this.#refreshRequest = { name: 'refresh request', timeoutMs };
@@ -209,11 +215,16 @@ class OidcProvider implements IdentityProvider {
         ),
       // oauth4webapi checks the ID token's claims here, the nonce among them (with !==: the
       // token comes over TLS from the provider, so its timing gives nothing away).
-      (response) =>
-        oauth.processAuthorizationCodeResponse(this.#as, this.#client, response, {
-          expectedNonce: exchange.nonce,
-          requireIdToken: true,
-        }),
+      async (response) =>
+        oauth.processAuthorizationCodeResponse(
+          await this.#asFor(response),
+          this.#client,
+          response,
+          {
+            expectedNonce: exchange.nonce,
+            requireIdToken: true,
+          },
+        ),
     );
     return tokenSet(json, await this.#verifyIdToken(json));
   }
@@ -238,7 +249,8 @@ class OidcProvider implements IdentityProvider {
           { ...this.#options, additionalParameters },
         ),
       // OIDC Core §12.2: a refreshed ID token keeps iss/sub/aud; its nonce, if any, is the original one, which we do not keep.
-      (response) => oauth.processRefreshTokenResponse(this.#as, this.#client, response),
+      async (response) =>
+        oauth.processRefreshTokenResponse(await this.#asFor(response), this.#client, response),
     );
     return tokenSet(json, await this.#verifyIdToken(json));
   }
@@ -271,6 +283,42 @@ class OidcProvider implements IdentityProvider {
         { oauthError: 'invalid_request', cause: err },
       );
     }
+  }
+
+  /**
+   * The authorization server an answer's ID token is checked against: the
+   * discovered one, except for Entra's multi-tenant endpoints, where it is a
+   * copy whose issuer is the template with the token's own `tid`. oauth4webapi
+   * compares `iss` with `as.issuer` and has no public option for a template
+   * (its maintainer's advice for Entra is this: a per-token `as`), so the one
+   * claim check stays oauth4webapi's, with the one issuer the token may name;
+   * a token naming another tenant than its `tid` fails that check. The `tid`
+   * is read unverified from a copy of the answer: it only picks what `iss`
+   * must equal, and the signature is verified after (id-token.ts).
+   */
+  async #asFor(response: Response): Promise<oauth.AuthorizationServer> {
+    if (this.#issuerTemplate === undefined || response.status !== 200) return this.#as;
+    let idToken: unknown;
+    try {
+      idToken = ((await response.clone().json()) as { id_token?: unknown } | null)?.id_token;
+    } catch {
+      // Not JSON: oauth4webapi says so when it reads the answer itself.
+      return this.#as;
+    }
+    if (typeof idToken !== 'string') return this.#as;
+    const { decodeJwt } = await import('jose');
+    let tid: unknown;
+    try {
+      tid = decodeJwt(idToken)['tid'];
+    } catch {
+      return this.#as;
+    }
+    const issuer = issuerForTenant(this.#issuerTemplate, tid);
+    if (issuer === undefined)
+      throw idTokenError(
+        'its tid is missing or not a tenant id (GUID), so the Microsoft issuer it must name is unknown',
+      );
+    return { ...this.#as, issuer };
   }
 
   /** A token endpoint round trip, whose token must be one the broker can hand out as Bearer. */
