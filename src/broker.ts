@@ -31,9 +31,10 @@ export interface StartBrokerOptions {
    * to show it or hand it to a browser of its own. The URL holds the flow's
    * live state and nonce. It is awaited before the request waits for the
    * callback, so it should hand the URL on, not wait for the sign-in; a throw
-   * fails that POST /pkce/code.
+   * fails that POST /pkce/code. `flow.state` names the sign-in, which a
+   * pushed URL (PAR: only client_id and request_uri) does not.
    */
-  openAuthorizeUrl?: (url: URL) => void | Promise<void>;
+  openAuthorizeUrl?: (url: URL, flow: { state: string }) => void | Promise<void>;
   appName?: string;
 }
 

@@ -8,6 +8,7 @@ import type { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
 import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
 import { loadOidcProvider } from './load.js';
@@ -143,7 +144,14 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
       // Parameters the broker forwards for Auth0 and Google; accepted and ignored.
       // (oidc-provider drops unknown parameters anyway; listing them keeps them
       // visible in interaction details.)
-      extraParams: ['audience', 'screen_hint', 'organization', 'invitation', 'access_type'],
+      extraParams: {
+        audience: null,
+        screen_hint: null,
+        organization: null,
+        invitation: null,
+        access_type: null,
+        [OFFLINE_CONSENT_HOOK]: pushedOfflineAccessAsksForConsent,
+      },
       pkce: { required: () => true },
       features: {
         // Our own pages check the password (interactions.ts).
@@ -225,26 +233,63 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
  * `scope=openid offline_access` login would get no refresh token. Hosted
  * providers (Auth0) issue one anyway; to behave like them we add `consent` to
  * the prompt of such requests, which makes the consent page grant it.
- * `prompt=none` is left alone (it cannot show a page). Only GET authorization
- * requests are rewritten; a POSTed or pushed (PAR) request keeps the strict rule.
+ * `prompt=none` is left alone (it cannot show a page). GET authorization
+ * requests and pushed ones (PAR) are rewritten; a POSTed one keeps the strict rule.
+ *
+ * The prompt such a request gets, or undefined when it keeps its own.
  */
+function promptWithOfflineConsent(scope: string, prompt: string | undefined): string | undefined {
+  const prompts = (prompt ?? '').split(' ').filter((p) => p !== '');
+  const asksOffline = scope.split(' ').includes('offline_access');
+  if (!asksOffline || prompts.includes('consent') || prompts.includes('none')) return undefined;
+  return [...prompts, 'consent'].join(' ');
+}
+
+/** The rule above, for GET authorization requests: their query is rewritten before oidc-provider reads it. */
 function offlineAccessAsksForConsent(): Middleware {
   return async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === AUTHORIZATION_PATH) {
       const params = new URLSearchParams(ctx.querystring);
-      const scopes = (params.get('scope') ?? '').split(' ');
-      const prompts = (params.get('prompt') ?? '').split(' ').filter((p) => p !== '');
-      if (
-        scopes.includes('offline_access') &&
-        !prompts.includes('consent') &&
-        !prompts.includes('none')
-      ) {
-        params.set('prompt', [...prompts, 'consent'].join(' '));
+      const prompt = promptWithOfflineConsent(
+        params.get('scope') ?? '',
+        params.get('prompt') ?? undefined,
+      );
+      if (prompt !== undefined) {
+        params.set('prompt', prompt);
         ctx.querystring = params.toString();
       }
     }
     return next();
   };
+}
+
+/**
+ * Names an extraParams validator, not a parameter anyone sends: oidc-provider
+ * runs every such validator on every authorization and pushed request, with
+ * or without its parameter, and lets it set other parameters.
+ */
+const OFFLINE_CONSENT_HOOK = 'pkce_broker_offline_consent';
+
+/**
+ * The rule above, for pushed requests (PAR). Their body is read by
+ * oidc-provider itself, which has already dropped `offline_access` when the
+ * validators run, so the scope as pushed is read from the body and what was
+ * dropped is put back with the consent that keeps it; the stored request, and
+ * the authorization request that later loads it, then carry both.
+ */
+async function pushedOfflineAccessAsksForConsent(ctx: KoaContextWithOIDC): Promise<void> {
+  if (ctx.oidc.route !== 'pushed_authorization_request') return;
+  const body = ctx.oidc.body as Record<string, unknown> | undefined;
+  const pushed = typeof body?.scope === 'string' ? body.scope : '';
+  const { params } = ctx.oidc;
+  if (params === undefined) return;
+  const prompt = promptWithOfflineConsent(pushed, params.prompt as string | undefined);
+  if (prompt === undefined) return;
+  params.prompt = prompt;
+  const scopes = String(params.scope ?? '')
+    .split(' ')
+    .filter((scope) => scope !== '');
+  if (!scopes.includes('offline_access')) params.scope = [...scopes, 'offline_access'].join(' ');
 }
 
 /**

@@ -23,8 +23,11 @@ export interface FlowServiceOptions {
   provider: IdentityProvider;
   policy: SeedPolicy;
   waitTimeoutMs: number;
-  /** Hands the authorize URL to the user's browser; failures are the opener's to report. */
-  openAuthorizeUrl(url: URL): void | Promise<void>;
+  /**
+   * Hands the authorize URL to the user's browser; failures are the opener's
+   * to report. `flow` names the sign-in: a pushed URL (PAR) does not.
+   */
+  openAuthorizeUrl(url: URL, flow: { state: string }): void | Promise<void>;
 }
 
 /** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
@@ -60,7 +63,7 @@ export class FlowService {
   readonly #provider: IdentityProvider;
   readonly #policy: SeedPolicy;
   readonly #waitTimeoutMs: number;
-  readonly #open: (url: URL) => void | Promise<void>;
+  readonly #open: FlowServiceOptions['openAuthorizeUrl'];
   readonly #waits = new LiveWaits();
 
   constructor(options: FlowServiceOptions) {
@@ -135,7 +138,7 @@ export class FlowService {
         if (!started) throw invalidRequest(UNKNOWN_STATE);
         current = started;
         owner = true;
-        await this.#open(url);
+        await this.#open(url, { state: current.state });
       }
       const outcome = current.outcome ?? (await this.#wait(current, owner, cancelled));
       return this.#answer(seed, current, outcome);

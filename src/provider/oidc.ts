@@ -105,6 +105,9 @@ class OidcProvider implements IdentityProvider {
   readonly #tokenRequest: UpstreamCall;
   readonly #refreshRequest: UpstreamCall;
   readonly #jwksRequest: UpstreamCall;
+  readonly #parRequest: UpstreamCall;
+  /** Authorize parameters go to the pushed_authorization_request_endpoint first (RFC 9126). */
+  readonly #pushes: boolean;
 
   constructor(
     config: ProviderConfig,
@@ -147,21 +150,36 @@ class OidcProvider implements IdentityProvider {
     this.#tokenRequest = { name: 'token request', timeoutMs };
     this.#refreshRequest = { name: 'refresh request', timeoutMs };
     this.#jwksRequest = { name: 'request for its signing keys (JWKS)', timeoutMs };
+    // What the provider refuses in a push is the authorization request the app asked for.
+    this.#parRequest = { name: 'pushed authorization request', timeoutMs, judgesRequest: true };
+    this.#pushes = pushesAuthorizationRequests(as, config.par ?? 'auto');
   }
 
   async authorizationUrl(params: AuthorizeParams): Promise<URL> {
     const url = new URL(this.#authorizationEndpoint);
-    const { extra, ...named } = params;
-    const given = new Set<string>();
-    for (const [name, value] of Object.entries(named)) {
-      if (value === undefined) continue;
-      url.searchParams.set(name, value);
-      given.add(name);
+    if (!this.#pushes) {
+      setAuthorizeParams(url.searchParams, params);
+      return url;
     }
-    // Extra parameters are appended verbatim but cannot replace a parameter given above (state, nonce, challenge…).
-    for (const [name, value] of Object.entries(extra ?? {})) {
-      if (!given.has(name)) url.searchParams.append(name, value);
-    }
+    const pushed = new URLSearchParams();
+    setAuthorizeParams(pushed, params);
+    // Not retried: a second push would only leave a second request_uri behind.
+    const { request_uri } = await roundTrip({
+      call: this.#parRequest,
+      send: () =>
+        oauth.pushedAuthorizationRequest(
+          this.#as,
+          this.#client,
+          this.#clientAuth,
+          pushed,
+          this.#options,
+        ),
+      process: (response) =>
+        oauth.processPushedAuthorizationResponse(this.#as, this.#client, response),
+    });
+    // RFC 9126 §4: the browser gets only these; state, nonce and challenge stay between broker and provider.
+    url.searchParams.set('client_id', this.clientId);
+    url.searchParams.set('request_uri', request_uri);
     return url;
   }
 
@@ -387,6 +405,40 @@ function jwksTransport(transport: typeof fetch, call: UpstreamCall): FetchImplem
     if (response.status !== 200) throw await unexpectedStatus(response, call);
     return response;
   };
+}
+
+/**
+ * Whether to push (RFC 9126): where the provider advertises the endpoint,
+ * unless --par never; --par always without one is a start-up error.
+ */
+function pushesAuthorizationRequests(as: oauth.AuthorizationServer, choice: ParChoice): boolean {
+  const offered = typeof as.pushed_authorization_request_endpoint === 'string';
+  if (choice === 'always' && !offered) {
+    throw new BrokerError(
+      'startup_failed',
+      `--par always: the identity provider at ${as.issuer} advertises no pushed_authorization_request_endpoint (RFC 9126); use --par auto or never`,
+    );
+  }
+  return choice !== 'never' && offered;
+}
+
+/**
+ * The authorize parameters, into a URL's query or a pushed request's body.
+ * Extra parameters are appended verbatim but cannot replace a parameter given
+ * above them (state, nonce, challenge…); the named ones replace any of the
+ * same name already there (an endpoint's own query).
+ */
+function setAuthorizeParams(target: URLSearchParams, params: AuthorizeParams): void {
+  const { extra, ...named } = params;
+  const given = new Set<string>();
+  for (const [name, value] of Object.entries(named)) {
+    if (value === undefined) continue;
+    target.set(name, value);
+    given.add(name);
+  }
+  for (const [name, value] of Object.entries(extra ?? {})) {
+    if (!given.has(name)) target.append(name, value);
+  }
 }
 
 function tokenSet(json: oauth.TokenEndpointResponse, claims: IdTokenClaims | undefined): TokenSet {

@@ -62,7 +62,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return fetch(input, init);
   };
   const base = loadConfig({
-    argv: ['--port', '0', ...(options.argv ?? [])],
+    // PAR off unless a test's argv turns it on (--par auto): most tests read state and the other
+    // parameters off the URL the browser gets, which a pushed request leaves out (test/par.test.ts).
+    argv: ['--port', '0', '--par', 'never', ...(options.argv ?? [])],
     env: {},
     readFile: () => undefined,
   }).config;
