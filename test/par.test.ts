@@ -16,6 +16,7 @@ import { BrokerError } from '../src/errors.js';
 import type { PKCE } from '../src/protocol/models.js';
 import { discoverProvider } from '../src/provider/oidc.js';
 import type { AuthorizeParams } from '../src/provider/types.js';
+import { redactUrl } from '../src/redact.js';
 import { runCli } from './support/cli.js';
 import { postJson, startStack, type Stack } from './support/stack.js';
 
@@ -98,6 +99,17 @@ describe('PAR against the bundled provider (--par auto)', () => {
     assert.equal((await json(stored)).authorize_url, url.href);
     await scriptedLogin(url, { accept: 'application/json' });
     assert.equal((await waiting).status, 200);
+  });
+});
+
+describe('a pushed URL in the log', () => {
+  it('has its request_uri redacted: until the browser uses it, it stands for the flow', () => {
+    const uri = 'urn:ietf:params:oauth:request_uri:Vt0BmgP0Ar3hj1tdtq0aq';
+    const shown = redactUrl(
+      `http://127.0.0.1:4000/auth?client_id=app&request_uri=${encodeURIComponent(uri)}`,
+    );
+    assert.equal(shown.includes('Vt0BmgP0Ar3hj1tdtq0aq'), false, shown);
+    assert.match(shown, /client_id=app/);
   });
 });
 
