@@ -31,9 +31,10 @@ export interface StartBrokerOptions {
    * to show it or hand it to a browser of its own. The URL holds the flow's
    * live state and nonce. It is awaited before the request waits for the
    * callback, so it should hand the URL on, not wait for the sign-in; a throw
-   * fails that POST /pkce/code.
+   * fails that POST /pkce/code. `flow.state` names the sign-in, which a
+   * pushed URL (PAR: only client_id and request_uri) does not.
    */
-  openAuthorizeUrl?: (url: URL) => void | Promise<void>;
+  openAuthorizeUrl?: (url: URL, flow: { state: string }) => void | Promise<void>;
   appName?: string;
 }
 
@@ -62,7 +63,10 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       ),
       ...(config.clientSecret !== undefined && { clientSecret: config.clientSecret }),
       timeoutMs: config.providerTimeoutSec * 1000,
+      responseMode: config.responseMode,
+      par: config.par,
     }));
+  for (const warning of provider.startupWarnings) logger.warn(warning);
   const store =
     options.store ??
     (await createFlowStore({
@@ -84,6 +88,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     scope: config.scope,
     ...(config.audience !== undefined && { audience: config.audience }),
     matchesDomain: (domain) => provider.matchesDomain(domain),
+    responseModes: provider.responseModes,
   };
   const service = new FlowService({
     store,

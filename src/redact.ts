@@ -19,6 +19,8 @@ export const SECRET_NAMES = [
   'verifier',
   'state',
   'nonce',
+  // RFC 9126: it stands for the pushed request (state, nonce) until the browser uses it.
+  'request_uri',
   'access_token',
   'refresh_token',
   'id_token',

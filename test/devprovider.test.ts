@@ -99,6 +99,24 @@ test('discovery names the issuer and advertises RFC 9207 iss by default', async 
   assert.deepEqual(as.code_challenge_methods_supported, ['S256']);
   assert.ok(as.response_modes_supported?.includes('form_post'));
   assert.ok(as.scopes_supported?.includes('offline_access'));
+  // PAR (RFC 9126) offered, not required.
+  assert.equal(as.pushed_authorization_request_endpoint, `${provider.issuer}/request`);
+  assert.notEqual(as.require_pushed_authorization_requests, true);
+});
+
+test('responseModesSupported replaces or drops the list; par: false drops the PAR endpoint', async (t) => {
+  const [queryOnly, unlisted, noPar] = await Promise.all([
+    startDevProvider({ responseModesSupported: ['query'] }),
+    startDevProvider({ responseModesSupported: null }),
+    startDevProvider({ par: false }),
+  ]);
+  t.after(() => Promise.all([queryOnly.close(), unlisted.close(), noPar.close()]));
+
+  assert.deepEqual((await discover(queryOnly)).response_modes_supported, ['query']);
+  assert.equal('response_modes_supported' in (await discover(unlisted)), false);
+  const withoutPar = await discover(noPar);
+  assert.equal('pushed_authorization_request_endpoint' in withoutPar, false);
+  assert.ok(withoutPar.response_modes_supported?.includes('form_post'));
 });
 
 test('advertiseIss: false drops the iss flag from discovery', async (t) => {

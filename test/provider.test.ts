@@ -244,7 +244,7 @@ describe('provider client against oidc-provider', () => {
   async function signIn() {
     const flow = newChallenge();
     const checked = provider.checkCallback(
-      await login(provider.authorizationUrl(authorizeParams(flow))),
+      await login(await provider.authorizationUrl(authorizeParams(flow))),
       flow.state,
     );
     assert.ok(checked.ok);
@@ -253,7 +253,7 @@ describe('provider client against oidc-provider', () => {
 
   test('checkCallback: a real callback is ok; error=, missing iss, wrong iss, wrong state, no code are not', async () => {
     const flow = newChallenge();
-    const callback = await login(provider.authorizationUrl(authorizeParams(flow)));
+    const callback = await login(await provider.authorizationUrl(authorizeParams(flow)));
     const ok = provider.checkCallback(callback, flow.state);
     assert.equal(ok.ok, true);
     assert.ok(ok.ok && ok.code.length > 0 && ok.iss === real.issuer);
@@ -417,7 +417,7 @@ describe('provider client against oidc-provider', () => {
     });
     const flow = newChallenge();
     const checked = confidential.checkCallback(
-      await login(confidential.authorizationUrl(authorizeParams(flow, SECRET_CLIENT_ID))),
+      await login(await confidential.authorizationUrl(authorizeParams(flow, SECRET_CLIENT_ID))),
       flow.state,
     );
     assert.ok(checked.ok);
@@ -770,7 +770,7 @@ describe('discovery faults', () => {
     serve(200, document());
     const provider = await discoverProvider(config());
     assert.equal(provider.requiresIssParameter, false);
-    const url = provider.authorizationUrl({
+    const url = await provider.authorizationUrl({
       response_type: 'code',
       client_id: CLIENT_ID,
       redirect_uri: REDIRECT_URI,
@@ -883,7 +883,7 @@ describe('provider client against the bundled dev provider (its own login pages,
     assert.equal(provider.requiresIssParameter, true);
     const flow = newChallenge();
     const { delivered, callbackResponse } = await scriptedLogin(
-      provider.authorizationUrl(params(dev.clientId, flow)),
+      await provider.authorizationUrl(params(dev.clientId, flow)),
     );
     await callbackResponse.arrayBuffer();
     const checked = provider.checkCallback(delivered, flow.state);
@@ -904,7 +904,7 @@ describe('provider client against the bundled dev provider (its own login pages,
     const provider = await discoverProvider({ issuer: dev.issuer, clientId: dev.clientId });
     const flow = newChallenge();
     const { delivered, callbackResponse } = await scriptedLogin(
-      provider.authorizationUrl(params(dev.clientId, flow)),
+      await provider.authorizationUrl(params(dev.clientId, flow)),
       { deny: true },
     );
     await callbackResponse.arrayBuffer();
@@ -921,7 +921,7 @@ describe('provider client against the bundled dev provider (its own login pages,
     assert.equal(provider.requiresIssParameter, false);
     const flow = newChallenge();
     const { delivered, callbackResponse } = await scriptedLogin(
-      provider.authorizationUrl(params(devNoIss.clientId, flow)),
+      await provider.authorizationUrl(params(devNoIss.clientId, flow)),
     );
     await callbackResponse.arrayBuffer();
     const code = delivered.get('code') ?? '';

@@ -84,7 +84,8 @@ class BrokerProcess {
   static async start(port: number, args: string[]): Promise<BrokerProcess> {
     const child = spawn(
       process.execPath,
-      [BIN, 'serve', '--port', String(port), '--open', 'never', ...args],
+      // PAR off: the tests read the flow's state off its authorize URL, which a pushed request leaves out.
+      [BIN, 'serve', '--port', String(port), '--open', 'never', '--par', 'never', ...args],
       {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '' },
@@ -346,6 +347,8 @@ if (redisSkip) {
           issuer: devProvider.issuer,
           clientId: devProvider.clientId,
           fetch: countingFetch,
+          // The tests read the flow's state off its authorize URL, which a pushed request (PAR) leaves out.
+          par: 'never',
         });
         const config = {
           ...loadConfig({ argv: ['--port', '0'], env: {}, readFile: () => undefined }).config,

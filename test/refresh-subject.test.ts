@@ -217,7 +217,7 @@ describe('refresh keeps the subject', { timeout: 60_000 }, () => {
     // Signed in past the broker: the provider client used directly, the code never seen by the broker.
     const flow = newChallenge();
     const callback = await signInAtProvider(
-      provider.authorizationUrl({
+      await provider.authorizationUrl({
         response_type: 'code',
         client_id: CLIENT_ID,
         redirect_uri: redirectUri,

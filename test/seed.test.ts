@@ -16,6 +16,7 @@ const policy: SeedPolicy = {
   scope: ['openid', 'profile'],
   audience: 'https://api.example',
   matchesDomain: (domain) => domain === 'tenant.example',
+  responseModes: { default: 'form_post', supported: ['query', 'fragment', 'form_post'] },
 };
 
 const secrets = { state: 's'.repeat(43), nonce: 'n'.repeat(43), challenge: 'c'.repeat(43) };
@@ -58,6 +59,20 @@ describe('seed policy', () => {
       },
       policy,
     );
+  });
+
+  it("takes the provider's default response_mode, and a seed's only where the provider supports it", () => {
+    const queryOnly: SeedPolicy = {
+      ...policy,
+      responseModes: { default: 'query', supported: ['query', 'fragment'] },
+    };
+    assert.equal(resolveRequest({}, queryOnly).response_mode, 'query');
+    assert.equal(resolveRequest({ response_mode: 'UNKNOWN' }, queryOnly).response_mode, 'query');
+    refused(
+      () => checkSeed({ response_mode: 'form_post' }, queryOnly),
+      /response_mode "form_post" is not supported .* supports query, fragment/,
+    );
+    checkSeed({ response_mode: 'query' }, queryOnly);
   });
 
   it('always asks for openid, and falls back to the configured scope', () => {

@@ -85,6 +85,7 @@ describe('finished waits', () => {
       allowedRedirectUris: [],
       scope: ['openid'],
       matchesDomain: () => false,
+      responseModes: { default: 'form_post', supported: ['form_post', 'query'] },
     };
     let onOpen: () => void = () => undefined;
     const service = new FlowService({
@@ -148,6 +149,7 @@ describe('finished waits', () => {
       allowedRedirectUris: [],
       scope: ['openid'],
       matchesDomain: () => false,
+      responseModes: { default: 'form_post', supported: ['form_post', 'query'] },
     };
     let opened: () => void = () => undefined;
     const service = new FlowService({

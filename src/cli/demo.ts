@@ -34,8 +34,8 @@ Options (as for serve; --issuer and --client-id come from the bundled provider,
     const env = await startDevEnvironment(loaded, {
       port: 0,
       logger,
-      openAuthorizeUrl: (url) => {
-        inbox.deliver(url);
+      openAuthorizeUrl: (url, flow) => {
+        inbox.deliver(url, flow.state);
       },
     });
     try {

@@ -41,6 +41,8 @@ export async function startDevEnvironment(
       issuer: devProvider.issuer,
       clientId: devProvider.clientId,
       timeoutMs: config.providerTimeoutSec * 1000,
+      responseMode: config.responseMode,
+      par: config.par,
     });
     const port = sources.port === undefined ? (defaults.port ?? config.port) : config.port;
     const broker = await startBroker({

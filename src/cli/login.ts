@@ -143,8 +143,8 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       own = await startBroker({
         config,
         logger,
-        openAuthorizeUrl: (url) => {
-          inbox.deliver(url);
+        openAuthorizeUrl: (url, flow) => {
+          inbox.deliver(url, flow.state);
           return openBrowser(url);
         },
         appName: 'the terminal',

@@ -49,9 +49,11 @@ export interface SignInOptions {
 export class AuthorizeUrlInbox {
   readonly #waiting = new Map<string, (url: URL) => void>();
 
-  /** Whether a sign-in here was waiting for this URL (false: another app's flow). */
-  deliver(url: URL): boolean {
-    const state = url.searchParams.get('state');
+  /**
+   * Whether a sign-in here was waiting for this URL (false: another app's
+   * flow). `state` is the flow's, which a pushed URL (PAR) does not carry.
+   */
+  deliver(url: URL, state: string | null = url.searchParams.get('state')): boolean {
     const waiter = state === null ? undefined : this.#waiting.get(state);
     waiter?.(url);
     return waiter !== undefined;

@@ -10,6 +10,12 @@ import { redactUrl } from '../redact.js';
 import { parseArguments, type ParsedArgs, type RawValue } from './args.js';
 import { issuerFromAuth0Domain } from './auth0-domain.js';
 import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
+import {
+  PAR_CHOICES,
+  RESPONSE_MODE_CHOICES,
+  type ParChoice,
+  type ResponseModeChoice,
+} from '../provider/choices.js';
 
 export interface BrokerConfig {
   port: number;
@@ -34,6 +40,10 @@ export interface BrokerConfig {
   maxPendingFlows: number;
   maxWaiters: number;
   providerTimeoutSec: number;
+  /** `auto`: form_post where the provider's discovery lists it, else query. */
+  responseMode: ResponseModeChoice;
+  /** Pushed authorization requests (RFC 9126): `auto` where the provider has the endpoint. */
+  par: ParChoice;
   appIds: readonly string[];
   allowOrigins: readonly string[];
   allowHosts: readonly string[];
@@ -53,6 +63,8 @@ export const DEFAULTS = {
   maxPendingFlows: 10_000,
   maxWaiters: 1_000,
   providerTimeout: 10,
+  responseMode: 'auto',
+  par: 'auto',
   logLevel: 'info',
 } as const;
 
@@ -219,6 +231,19 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     return n;
   };
 
+  /** One of `allowed`, or the option's default. */
+  const choice = <T extends string>(
+    key: keyof typeof DEFAULTS,
+    flag: string,
+    allowed: readonly T[],
+  ): T => {
+    const value = str(key) ?? DEFAULTS[key];
+    if (!(allowed as readonly unknown[]).includes(value)) {
+      throw configError(`${flag} must be ${allowed.join(', ')}, got "${value}"${from(key)}.`);
+    }
+    return value as T;
+  };
+
   const issuerFlag = str('issuer');
   const auth0Domain = str('auth0Domain');
   if (issuerFlag !== undefined && auth0Domain !== undefined) {
@@ -295,6 +320,9 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
     }
   }
 
+  const responseMode = choice('responseMode', '--response-mode', RESPONSE_MODE_CHOICES);
+  const par = choice('par', '--par', PAR_CHOICES);
+
   const flowTtlSec = int('flowTtl', DEFAULTS.flowTtl, 10, 86_400, '--flow-ttl');
   // Unset, it follows a shorter --flow-ttl; set, it must fit in it.
   const challengeTtlSec = int(
@@ -342,6 +370,8 @@ function buildConfig(values: Record<string, Sourced>): BrokerConfig {
       600,
       '--provider-timeout',
     ),
+    responseMode,
+    par,
     appIds,
     allowOrigins,
     allowHosts: list('allowHost'),

@@ -158,6 +158,22 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     description: 'Timeout of every request to the identity provider.',
   },
   {
+    flag: 'response-mode',
+    kind: 'string',
+    meta: 'auto|form_post|query',
+    defaultText: 'auto',
+    description:
+      'How the provider returns the code: auto = form_post where its discovery lists it, else query.',
+  },
+  {
+    flag: 'par',
+    kind: 'string',
+    meta: 'auto|always|never',
+    defaultText: 'auto',
+    description:
+      'Pushed authorization requests (RFC 9126): where the provider offers them, always (else refuse to start), or never.',
+  },
+  {
     flag: 'app-id',
     kind: 'list',
     meta: 'ID',

@@ -8,6 +8,7 @@ import type { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
 import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
 import { loadOidcProvider } from './load.js';
@@ -32,6 +33,17 @@ export interface DevProviderOptions {
    * (the provider still sends `iss`, which RFC 9207 lets clients ignore).
    */
   advertiseIss?: boolean;
+  /**
+   * Replaces response_modes_supported in discovery, e.g. `['query']` for a
+   * provider that does not offer form_post; `null` drops the list (OIDC
+   * Discovery: then query and fragment). Only what is advertised changes.
+   */
+  responseModesSupported?: readonly string[] | null;
+  /**
+   * Pushed authorization requests (RFC 9126), offered but not required;
+   * default true. When false there is no pushed_authorization_request_endpoint.
+   */
+  par?: boolean;
   /** Access token TTL seconds, default 3600 */
   accessTokenTtl?: number;
   /** Unexpected (5xx) errors inside the provider; by default they are dropped silently. */
@@ -132,7 +144,14 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
       // Parameters the broker forwards for Auth0 and Google; accepted and ignored.
       // (oidc-provider drops unknown parameters anyway; listing them keeps them
       // visible in interaction details.)
-      extraParams: ['audience', 'screen_hint', 'organization', 'invitation', 'access_type'],
+      extraParams: {
+        audience: null,
+        screen_hint: null,
+        organization: null,
+        invitation: null,
+        access_type: null,
+        [OFFLINE_CONSENT_HOOK]: pushedOfflineAccessAsksForConsent,
+      },
       pkce: { required: () => true },
       features: {
         // Our own pages check the password (interactions.ts).
@@ -145,6 +164,10 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         // server definitions; the broker sends `audience`, not `resource`.
         resourceIndicators: { enabled: false },
         rpInitiatedLogout: { enabled: false },
+        pushedAuthorizationRequests: {
+          enabled: options.par ?? true,
+          requirePushedAuthorizationRequests: false,
+        },
       },
       // Every default that oidc-provider would otherwise announce on the
       // console ("you SHOULD change it") is set explicitly.
@@ -174,7 +197,18 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
     (provider as EventEmitter).on('error', report);
     provider.on('server_error', (_ctx, error) => report(error));
     provider.use(offlineAccessAsksForConsent());
-    if (options.advertiseIss === false) provider.use(withoutIssAdvertised());
+    if (options.advertiseIss === false)
+      provider.use(
+        rewriteDiscovery((body) => delete body.authorization_response_iss_parameter_supported),
+      );
+    const modes = options.responseModesSupported;
+    if (modes !== undefined)
+      provider.use(
+        rewriteDiscovery((body) => {
+          if (modes === null) delete body.response_modes_supported;
+          else body.response_modes_supported = [...modes];
+        }),
+      );
     provider.use(interactionRoutes(provider, DEMO_USER, report));
     server.on('request', provider.callback());
 
@@ -199,21 +233,29 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
  * `scope=openid offline_access` login would get no refresh token. Hosted
  * providers (Auth0) issue one anyway; to behave like them we add `consent` to
  * the prompt of such requests, which makes the consent page grant it.
- * `prompt=none` is left alone (it cannot show a page). Only GET authorization
- * requests are rewritten; a POSTed or pushed (PAR) request keeps the strict rule.
+ * `prompt=none` is left alone (it cannot show a page). GET authorization
+ * requests and pushed ones (PAR) are rewritten; a POSTed one keeps the strict rule.
+ *
+ * The prompt such a request gets, or undefined when it keeps its own.
  */
+function promptWithOfflineConsent(scope: string, prompt: string | undefined): string | undefined {
+  const prompts = (prompt ?? '').split(' ').filter((p) => p !== '');
+  const asksOffline = scope.split(' ').includes('offline_access');
+  if (!asksOffline || prompts.includes('consent') || prompts.includes('none')) return undefined;
+  return [...prompts, 'consent'].join(' ');
+}
+
+/** The rule above, for GET authorization requests: their query is rewritten before oidc-provider reads it. */
 function offlineAccessAsksForConsent(): Middleware {
   return async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === AUTHORIZATION_PATH) {
       const params = new URLSearchParams(ctx.querystring);
-      const scopes = (params.get('scope') ?? '').split(' ');
-      const prompts = (params.get('prompt') ?? '').split(' ').filter((p) => p !== '');
-      if (
-        scopes.includes('offline_access') &&
-        !prompts.includes('consent') &&
-        !prompts.includes('none')
-      ) {
-        params.set('prompt', [...prompts, 'consent'].join(' '));
+      const prompt = promptWithOfflineConsent(
+        params.get('scope') ?? '',
+        params.get('prompt') ?? undefined,
+      );
+      if (prompt !== undefined) {
+        params.set('prompt', prompt);
         ctx.querystring = params.toString();
       }
     }
@@ -222,17 +264,48 @@ function offlineAccessAsksForConsent(): Middleware {
 }
 
 /**
- * oidc-provider always advertises (and sends) the RFC 9207 `iss` parameter.
- * The compatibility tests need a provider that does not advertise it, because
- * a client that relays codes by hand (the SDK's respondWithCode) cannot carry
- * `iss`, and a client must require `iss` wherever it is advertised.
+ * Names an extraParams validator, not a parameter anyone sends: oidc-provider
+ * runs every such validator on every authorization and pushed request, with
+ * or without its parameter, and lets it set other parameters.
  */
-function withoutIssAdvertised(): Middleware {
+const OFFLINE_CONSENT_HOOK = 'pkce_broker_offline_consent';
+
+/**
+ * The rule above, for pushed requests (PAR). Their body is read by
+ * oidc-provider itself, which has already dropped `offline_access` when the
+ * validators run, so the scope as pushed is read from the body and what was
+ * dropped is put back with the consent that keeps it; the stored request, and
+ * the authorization request that later loads it, then carry both.
+ */
+async function pushedOfflineAccessAsksForConsent(ctx: KoaContextWithOIDC): Promise<void> {
+  if (ctx.oidc.route !== 'pushed_authorization_request') return;
+  const body = ctx.oidc.body as Record<string, unknown> | undefined;
+  const pushed = typeof body?.scope === 'string' ? body.scope : '';
+  const { params } = ctx.oidc;
+  if (params === undefined) return;
+  const prompt = promptWithOfflineConsent(pushed, params.prompt as string | undefined);
+  if (prompt === undefined) return;
+  params.prompt = prompt;
+  const scopes = String(params.scope ?? '')
+    .split(' ')
+    .filter((scope) => scope !== '');
+  if (!scopes.includes('offline_access')) params.scope = [...scopes, 'offline_access'].join(' ');
+}
+
+/**
+ * Changes what discovery says, not what the provider does. oidc-provider
+ * always advertises (and sends) the RFC 9207 `iss` parameter; the
+ * compatibility tests need a provider that does not advertise it, because a
+ * client that relays codes by hand (the SDK's respondWithCode) cannot carry
+ * `iss`, and a client must require `iss` wherever it is advertised. Likewise
+ * it always lists form_post, and the response-mode tests need one that does not.
+ */
+function rewriteDiscovery(edit: (body: Record<string, unknown>) => void): Middleware {
   return async (ctx, next) => {
     await next();
     if (ctx.path === DISCOVERY_PATH && typeof ctx.body === 'object' && ctx.body !== null) {
       const body: Record<string, unknown> = { ...(ctx.body as Record<string, unknown>) };
-      delete body.authorization_response_iss_parameter_supported;
+      edit(body);
       ctx.body = body;
     }
   };

@@ -4,6 +4,7 @@
  */
 import { BrokerError } from '../errors.js';
 import type { SeededPKCE } from '../protocol/models.js';
+import type { ResponseModes } from '../provider/response-mode.js';
 import type { AuthorizeParams } from '../provider/types.js';
 import type { FlowRequest } from '../store/types.js';
 
@@ -16,6 +17,8 @@ export interface SeedPolicy {
   scope: readonly string[];
   audience?: string;
   matchesDomain(domain: string): boolean;
+  /** The provider's (IdentityProvider.responseModes): its default and what it supports. */
+  responseModes: ResponseModes;
 }
 
 export interface FlowSecrets {
@@ -72,6 +75,12 @@ export function checkSeed(seed: SeededPKCE, policy: SeedPolicy): void {
   if (mode !== undefined && !RESPONSE_MODES.has(mode)) {
     throw invalid('response_mode must be "form_post" or "query".');
   }
+  const { supported } = policy.responseModes;
+  if (mode !== undefined && !supported.includes(mode)) {
+    throw invalid(
+      `response_mode "${mode}" is not supported by the identity provider, which supports ${supported.join(', ')}.`,
+    );
+  }
   for (const field of ['state', 'nonce'] as const) {
     const value = given(seed[field]);
     if (value !== undefined && !APP_VALUE.test(value)) {
@@ -94,7 +103,7 @@ export function resolveRequest(seed: SeededPKCE, policy: SeedPolicy): FlowReques
     redirect_uri: given(seed.redirect_uri) ?? policy.redirectUri,
     scope: resolveScope(seed, policy),
     ...(audience !== undefined && { audience }),
-    response_mode: given(seed.response_mode) ?? 'form_post',
+    response_mode: given(seed.response_mode) ?? policy.responseModes.default,
   };
 }
 

@@ -24,8 +24,11 @@ export interface FlowServiceOptions {
   provider: IdentityProvider;
   policy: SeedPolicy;
   waitTimeoutMs: number;
-  /** Hands the authorize URL to the user's browser; failures are the opener's to report. */
-  openAuthorizeUrl(url: URL): void | Promise<void>;
+  /**
+   * Hands the authorize URL to the user's browser; failures are the opener's
+   * to report. `flow` names the sign-in: a pushed URL (PAR) does not.
+   */
+  openAuthorizeUrl(url: URL, flow: { state: string }): void | Promise<void>;
 }
 
 /** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
@@ -61,7 +64,7 @@ export class FlowService {
   readonly #provider: IdentityProvider;
   readonly #policy: SeedPolicy;
   readonly #waitTimeoutMs: number;
-  readonly #open: (url: URL) => void | Promise<void>;
+  readonly #open: FlowServiceOptions['openAuthorizeUrl'];
   readonly #waits = new LiveWaits();
 
   constructor(options: FlowServiceOptions) {
@@ -126,7 +129,8 @@ export class FlowService {
       let owner = false;
       if (!current.outcome && !current.request) {
         const request = resolveRequest(seed, this.#policy);
-        const url = this.#provider.authorizationUrl(authorizeParams(seed, request, current));
+        // Pushed first where the provider takes PAR: a failed push fails this request, and the flow stays unstarted.
+        const url = await this.#provider.authorizationUrl(authorizeParams(seed, request, current));
         // Kept on the flow so a terminal client holding the state can show it (GET /pkce/authorize-url).
         const started = await this.#store.start(current.state, {
           ...request,
@@ -135,7 +139,7 @@ export class FlowService {
         if (!started) throw invalidRequest(UNKNOWN_STATE);
         current = started;
         owner = true;
-        await this.#open(url);
+        await this.#open(url, { state: current.state });
       }
       const outcome = current.outcome ?? (await this.#wait(current, owner, cancelled));
       return this.#answer(seed, current, outcome);

@@ -13,6 +13,7 @@ import {
   unexpectedStatus,
   type UpstreamCall,
 } from './upstream-errors.js';
+import { tenantIssuerTemplate } from './entra.js';
 import { endpointAllowed } from './issuer.js';
 
 /** Characters no provider endpoint needs: controls, whitespace, quotes and shell syntax (`;`, `$`, `|`, backquote…). */
@@ -59,16 +60,18 @@ export async function discover(
   const response = await fetchDiscovery(issuerUrl, options, call);
   if (response.status !== 200) throw await unexpectedStatus(response, call);
 
+  // Microsoft's multi-tenant documents name a template, never the configured URL (entra.ts).
+  const expected = tenantIssuerTemplate(issuer) ?? issuer;
   let as: oauth.AuthorizationServer;
   try {
-    as = await oauth.processDiscoveryResponse(issuerUrl, response);
+    as = await oauth.processDiscoveryResponse(new URL(expected), response);
   } catch (err) {
     throw upstreamError(err, call);
   }
   // After parsing: for a body that is not JSON at all, "not valid JSON" is the clearer message.
   expectJson(response, call);
   // oauth4webapi compares the issuers as parsed URLs; OIDC Discovery §4.3 wants the exact string.
-  if (as.issuer !== issuer) throw issuerMismatch(issuer, as.issuer);
+  if (as.issuer !== expected) throw issuerMismatch(issuer, as.issuer);
 
   for (const name of REQUIRED_ENDPOINTS) {
     if (as[name] === undefined)

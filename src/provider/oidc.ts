@@ -12,6 +12,7 @@ import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from '
 import { BrokerError } from '../errors.js';
 import { limitBodies } from './body-limit.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
+import { issuerForTenant, tenantIssuerTemplate } from './entra.js';
 import { issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
@@ -23,9 +24,12 @@ import type {
   TokenSet,
   ValidatedCallback,
 } from './types.js';
+import type { ParChoice, ResponseModeChoice } from './choices.js';
+import { responseModesOf, type ResponseModes } from './response-mode.js';
 import { roundTrip } from './round-trip.js';
 import {
   callbackProblem,
+  idTokenError,
   invalidAnswer,
   unexpectedStatus,
   type UpstreamCall,
@@ -45,6 +49,10 @@ export interface ProviderConfig {
   clockToleranceSec?: number;
   /** Transport, for tests and proxies. Default: the global fetch. */
   fetch?: typeof fetch;
+  /** --response-mode. Default `auto`: form_post where discovery lists it, else query. */
+  responseMode?: ResponseModeChoice;
+  /** --par. Default `auto`: push where the provider advertises pushed_authorization_request_endpoint. */
+  par?: ParChoice;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -77,6 +85,8 @@ class OidcProvider implements IdentityProvider {
   readonly authorizationOrigin: string;
   readonly requiresIssParameter: boolean;
   readonly metadata: Readonly<Record<string, unknown>>;
+  readonly responseModes: ResponseModes;
+  readonly startupWarnings: readonly string[];
 
   readonly #as: oauth.AuthorizationServer;
   readonly #client: oauth.Client;
@@ -88,11 +98,16 @@ class OidcProvider implements IdentityProvider {
   readonly #jwksUri: URL;
   readonly #jwksCooldownMs: number;
   readonly #transport: typeof fetch;
+  /** Entra's `…/{tenantid}/v2.0` where the provider is Microsoft's multi-tenant one (entra.ts). */
+  readonly #issuerTemplate: string | undefined;
   #keys: JWTVerifyGetKey | undefined;
 
   readonly #tokenRequest: UpstreamCall;
   readonly #refreshRequest: UpstreamCall;
   readonly #jwksRequest: UpstreamCall;
+  readonly #parRequest: UpstreamCall;
+  /** Authorize parameters go to the pushed_authorization_request_endpoint first (RFC 9126). */
+  readonly #pushes: boolean;
 
   constructor(
     config: ProviderConfig,
@@ -120,29 +135,51 @@ class OidcProvider implements IdentityProvider {
     this.authorizationOrigin = new URL(this.#authorizationEndpoint).origin;
     this.requiresIssParameter = as.authorization_response_iss_parameter_supported === true;
     this.metadata = deepFreeze(structuredClone(as) as Record<string, unknown>);
+    const warnings: string[] = [];
+    const { modes, warning } = responseModesOf(as, config.responseMode ?? 'auto', as.issuer);
+    this.responseModes = modes;
+    if (warning !== undefined) warnings.push(warning);
+    this.startupWarnings = Object.freeze(warnings);
 
     this.#jwksUri = new URL(as.jwks_uri as string);
     this.#jwksCooldownMs = config.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
     this.#transport = transport;
+    // discover() accepted the template only for such a configured issuer.
+    this.#issuerTemplate = tenantIssuerTemplate(config.issuer);
 
     this.#tokenRequest = { name: 'token request', timeoutMs };
     this.#refreshRequest = { name: 'refresh request', timeoutMs };
     this.#jwksRequest = { name: 'request for its signing keys (JWKS)', timeoutMs };
+    // What the provider refuses in a push is the authorization request the app asked for.
+    this.#parRequest = { name: 'pushed authorization request', timeoutMs, judgesRequest: true };
+    this.#pushes = pushesAuthorizationRequests(as, config.par ?? 'auto');
   }
 
-  authorizationUrl(params: AuthorizeParams): URL {
+  async authorizationUrl(params: AuthorizeParams): Promise<URL> {
     const url = new URL(this.#authorizationEndpoint);
-    const { extra, ...named } = params;
-    const given = new Set<string>();
-    for (const [name, value] of Object.entries(named)) {
-      if (value === undefined) continue;
-      url.searchParams.set(name, value);
-      given.add(name);
+    if (!this.#pushes) {
+      setAuthorizeParams(url.searchParams, params);
+      return url;
     }
-    // Extra parameters are appended verbatim but cannot replace a parameter given above (state, nonce, challenge…).
-    for (const [name, value] of Object.entries(extra ?? {})) {
-      if (!given.has(name)) url.searchParams.append(name, value);
-    }
+    const pushed = new URLSearchParams();
+    setAuthorizeParams(pushed, params);
+    // Not retried: a second push would only leave a second request_uri behind.
+    const { request_uri } = await roundTrip({
+      call: this.#parRequest,
+      send: () =>
+        oauth.pushedAuthorizationRequest(
+          this.#as,
+          this.#client,
+          this.#clientAuth,
+          pushed,
+          this.#options,
+        ),
+      process: (response) =>
+        oauth.processPushedAuthorizationResponse(this.#as, this.#client, response),
+    });
+    // RFC 9126 §4: the browser gets only these; state, nonce and challenge stay between broker and provider.
+    url.searchParams.set('client_id', this.clientId);
+    url.searchParams.set('request_uri', request_uri);
     return url;
   }
 
@@ -196,11 +233,16 @@ class OidcProvider implements IdentityProvider {
         ),
       // oauth4webapi checks the ID token's claims here, the nonce among them (with !==: the
       // token comes over TLS from the provider, so its timing gives nothing away).
-      (response) =>
-        oauth.processAuthorizationCodeResponse(this.#as, this.#client, response, {
-          expectedNonce: exchange.nonce,
-          requireIdToken: true,
-        }),
+      async (response) =>
+        oauth.processAuthorizationCodeResponse(
+          await this.#asFor(response),
+          this.#client,
+          response,
+          {
+            expectedNonce: exchange.nonce,
+            requireIdToken: true,
+          },
+        ),
     );
     return tokenSet(json, await this.#verifyIdToken(json));
   }
@@ -225,7 +267,8 @@ class OidcProvider implements IdentityProvider {
           { ...this.#options, additionalParameters },
         ),
       // OIDC Core §12.2: a refreshed ID token keeps iss/sub/aud; its nonce, if any, is the original one, which we do not keep.
-      (response) => oauth.processRefreshTokenResponse(this.#as, this.#client, response),
+      async (response) =>
+        oauth.processRefreshTokenResponse(await this.#asFor(response), this.#client, response),
     );
     return tokenSet(json, await this.#verifyIdToken(json));
   }
@@ -258,6 +301,42 @@ class OidcProvider implements IdentityProvider {
         { oauthError: 'invalid_request', cause: err },
       );
     }
+  }
+
+  /**
+   * The authorization server an answer's ID token is checked against: the
+   * discovered one, except for Entra's multi-tenant endpoints, where it is a
+   * copy whose issuer is the template with the token's own `tid`. oauth4webapi
+   * compares `iss` with `as.issuer` and has no public option for a template
+   * (its maintainer's advice for Entra is this: a per-token `as`), so the one
+   * claim check stays oauth4webapi's, with the one issuer the token may name;
+   * a token naming another tenant than its `tid` fails that check. The `tid`
+   * is read unverified from a copy of the answer: it only picks what `iss`
+   * must equal, and the signature is verified after (id-token.ts).
+   */
+  async #asFor(response: Response): Promise<oauth.AuthorizationServer> {
+    if (this.#issuerTemplate === undefined || response.status !== 200) return this.#as;
+    let idToken: unknown;
+    try {
+      idToken = ((await response.clone().json()) as { id_token?: unknown } | null)?.id_token;
+    } catch {
+      // Not JSON: oauth4webapi says so when it reads the answer itself.
+      return this.#as;
+    }
+    if (typeof idToken !== 'string') return this.#as;
+    const { decodeJwt } = await import('jose');
+    let tid: unknown;
+    try {
+      tid = decodeJwt(idToken)['tid'];
+    } catch {
+      return this.#as;
+    }
+    const issuer = issuerForTenant(this.#issuerTemplate, tid);
+    if (issuer === undefined)
+      throw idTokenError(
+        'its tid is missing or not a tenant id (GUID), so the Microsoft issuer it must name is unknown',
+      );
+    return { ...this.#as, issuer };
   }
 
   /** A token endpoint round trip, whose token must be one the broker can hand out as Bearer. */
@@ -326,6 +405,40 @@ function jwksTransport(transport: typeof fetch, call: UpstreamCall): FetchImplem
     if (response.status !== 200) throw await unexpectedStatus(response, call);
     return response;
   };
+}
+
+/**
+ * Whether to push (RFC 9126): where the provider advertises the endpoint,
+ * unless --par never; --par always without one is a start-up error.
+ */
+function pushesAuthorizationRequests(as: oauth.AuthorizationServer, choice: ParChoice): boolean {
+  const offered = typeof as.pushed_authorization_request_endpoint === 'string';
+  if (choice === 'always' && !offered) {
+    throw new BrokerError(
+      'startup_failed',
+      `--par always: the identity provider at ${as.issuer} advertises no pushed_authorization_request_endpoint (RFC 9126); use --par auto or never`,
+    );
+  }
+  return choice !== 'never' && offered;
+}
+
+/**
+ * The authorize parameters, into a URL's query or a pushed request's body.
+ * Extra parameters are appended verbatim but cannot replace a parameter given
+ * above them (state, nonce, challenge…); the named ones replace any of the
+ * same name already there (an endpoint's own query).
+ */
+function setAuthorizeParams(target: URLSearchParams, params: AuthorizeParams): void {
+  const { extra, ...named } = params;
+  const given = new Set<string>();
+  for (const [name, value] of Object.entries(named)) {
+    if (value === undefined) continue;
+    target.set(name, value);
+    given.add(name);
+  }
+  for (const [name, value] of Object.entries(extra ?? {})) {
+    if (!given.has(name)) target.append(name, value);
+  }
 }
 
 function tokenSet(json: oauth.TokenEndpointResponse, claims: IdTokenClaims | undefined): TokenSet {

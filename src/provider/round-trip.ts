@@ -18,7 +18,7 @@ export interface RoundTrip<T> {
   send: () => Promise<Response>;
   /** The matching oauth4webapi `process…Response` function. */
   process: (response: Response) => Promise<T>;
-  /** Whether a 200 answers with JSON (every call but revocation). Default true. */
+  /** Whether a 200 (201) answers with JSON (every call but revocation). Default true. */
   json?: boolean;
 }
 
@@ -38,7 +38,8 @@ export async function roundTrip<T>({ call, send, process, json = true }: RoundTr
   if (status >= 500 || status < 200 || (status >= 300 && status < 400))
     throw await unexpectedStatus(response, call);
   try {
-    if (json && status === 200) expectJson(response, call);
+    // 200, or PAR's 201 Created.
+    if (json && (status === 200 || status === 201)) expectJson(response, call);
     return await process(response);
   } catch (err) {
     throw upstreamError(err, call);

@@ -3,6 +3,7 @@
  * (src/provider/oidc.ts) speaks to a real OpenID provider through oauth4webapi;
  * routes and flows depend only on this interface.
  */
+import type { ResponseModes } from './response-mode.js';
 
 /** Everything that goes into the authorize URL. */
 export interface AuthorizeParams {
@@ -99,8 +100,18 @@ export interface IdentityProvider {
   readonly requiresIssParameter: boolean;
   /** The provider's own discovery metadata (read-only). */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** The response_mode a flow asks for by default (--response-mode and discovery), and those the provider supports. */
+  readonly responseModes: ResponseModes;
+  /** Said once when the broker starts (a choice the provider's discovery does not back). */
+  readonly startupWarnings: readonly string[];
 
-  authorizationUrl(params: AuthorizeParams): URL;
+  /**
+   * The URL to open in the browser. Where the provider takes pushed
+   * authorization requests (RFC 9126) the parameters are pushed first and the
+   * URL carries only client_id and request_uri; a failed push throws the
+   * provider's error, and nothing is to be opened.
+   */
+  authorizationUrl(params: AuthorizeParams): Promise<URL>;
   /**
    * Pure: checks `state`, `iss` and `error` of a callback against the expected
    * state. The one validation of a callback: what it returns when ok is what

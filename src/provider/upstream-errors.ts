@@ -21,6 +21,13 @@ export interface UpstreamCall {
   readonly name: string;
   readonly timeoutMs: number;
   /**
+   * The provider judges a request the app asked for (PAR: the authorization
+   * request), so the OAuth errors it answers about that request are the
+   * app's to fix: 400 with the provider's `error`, not 502. Errors about the
+   * broker's client or the provider itself stay 502.
+   */
+  readonly judgesRequest?: boolean;
+  /**
    * Set for discovery: it runs before the broker serves, so its faults are
    * `startup_failed`, phrased for the person starting the broker.
    */
@@ -428,6 +435,14 @@ function render(fault: Fault, call: UpstreamCall, cause?: unknown): BrokerError 
   });
 }
 
+/** OAuth errors that blame the broker's client registration or the provider, never the request (RFC 6749 §5.2, §4.1.2.1). */
+const NOT_THE_REQUEST = new Set([
+  'invalid_client',
+  'unauthorized_client',
+  'server_error',
+  'temporarily_unavailable',
+]);
+
 interface Description {
   code: BrokerErrorCode;
   message: string;
@@ -472,10 +487,14 @@ function describeRequestFault(
           oauthError: 'invalid_grant',
         };
       }
+      const oauthError = oauthErrorCode(fault.error);
       return {
-        code: 'provider_error',
+        code:
+          call.judgesRequest === true && !NOT_THE_REQUEST.has(oauthError)
+            ? 'invalid_request'
+            : 'provider_error',
         message: `The identity provider answered ${fault.status} to the ${call.name}: ${sanitize(fault.error)}${description}`,
-        oauthError: oauthErrorCode(fault.error),
+        oauthError,
       };
     }
     case 'challenged':

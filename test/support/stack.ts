@@ -61,13 +61,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     upstream.push(new URL(url).pathname);
     return fetch(input, init);
   };
-  const provider = await discoverProvider({
-    issuer: devProvider.issuer,
-    clientId: devProvider.clientId,
-    fetch: countingFetch,
-  });
   const base = loadConfig({
-    argv: ['--port', '0', ...(options.argv ?? [])],
+    // PAR off unless a test's argv turns it on (--par auto): most tests read state and the other
+    // parameters off the URL the browser gets, which a pushed request leaves out (test/par.test.ts).
+    argv: ['--port', '0', '--par', 'never', ...(options.argv ?? [])],
     env: {},
     readFile: () => undefined,
   }).config;
@@ -77,6 +74,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     clientId: devProvider.clientId,
     ...options.config,
   };
+  const provider = await discoverProvider({
+    issuer: devProvider.issuer,
+    clientId: devProvider.clientId,
+    fetch: countingFetch,
+    responseMode: config.responseMode,
+    par: config.par,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
