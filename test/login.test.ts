@@ -168,7 +168,7 @@ describe('pkce-broker login against a running broker', () => {
     assert.equal(code, 1);
     assert.equal(
       stderr,
-      `pkce-broker login: Cannot reach the broker at ${url} (connection refused): start one with \`pkce-broker serve\` or \`pkce-broker dev\`, or point --broker at yours.\n`,
+      `pkce-broker login: Cannot reach the broker at ${url} (ECONNREFUSED): start one with \`pkce-broker serve\` or \`pkce-broker dev\`, or point --broker at yours.\n`,
     );
   });
 });

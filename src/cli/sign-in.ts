@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError, ERROR_STATUS, type BrokerErrorCode } from '../errors.js';
 import type { PKCE } from '../protocol/models.js';
+import { networkReason } from '../fault.js';
 
 /** Requests that do not wait for a person. The token request includes a provider round trip. */
 const CALL_TIMEOUT_MS = 30_000;
@@ -75,13 +76,6 @@ export class AuthorizeUrlInbox {
     });
 }
 
-function reasonOf(error: unknown): string {
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-  if (typeof cause?.code === 'string')
-    return cause.code === 'ECONNREFUSED' ? 'connection refused' : cause.code;
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** A BrokerError from a problem+json answer, keeping the broker's own code and words. */
 async function problemError(response: Response, what: string): Promise<BrokerError> {
   let problem: { code?: unknown; detail?: unknown; error?: unknown } = {};
@@ -143,7 +137,7 @@ class BrokerClient {
       }
       throw new BrokerError(
         'startup_failed',
-        `Cannot reach the broker at ${this.#base} (${reasonOf(error)}): start one with \`pkce-broker serve\` or \`pkce-broker dev\`, or point --broker at yours.`,
+        `Cannot reach the broker at ${this.#base} (${networkReason(error)}): start one with \`pkce-broker serve\` or \`pkce-broker dev\`, or point --broker at yours.`,
         { cause: error },
       );
     }

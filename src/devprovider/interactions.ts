@@ -12,6 +12,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Interaction, Provider } from 'oidc-provider';
 import { PAGE_CSP, consentPage, errorPage, loginPage } from './pages.js';
+import { isRecord } from '../fault.js';
 
 export interface DemoUser {
   readonly username: string;
@@ -222,10 +223,6 @@ function describeError(error: unknown): { status: number; code: string; descript
     return { status, code, description };
   }
   return { status: 500, code: 'server_error', description: 'unexpected error' };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }
 
 function isStringArray(value: unknown): value is string[] {

@@ -14,6 +14,7 @@ import * as oauth from 'oauth4webapi';
 import { BrokerError, type BrokerErrorCode } from '../errors.js';
 import { oauthErrorCode, sanitize } from './http-util.js';
 import type { CallbackCheck } from './types.js';
+import { isRecord, networkReason } from '../fault.js';
 
 /** One kind of request to the provider, as its errors name it. */
 export interface UpstreamCall {
@@ -596,28 +597,9 @@ function isArgumentError(err: unknown): boolean {
   return err instanceof TypeError && typeof code === 'string' && code.startsWith('ERR_INVALID_ARG');
 }
 
-/** ECONNREFUSED, ENOTFOUND, … from undici's error chain, else the message. */
-function networkReason(err: unknown): string {
-  let current: unknown = err;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const code = codeOf(current);
-    if (typeof code === 'string' && !code.startsWith('ERR_INVALID_ARG')) return code;
-    if (current instanceof AggregateError) {
-      const inner = codeOf(current.errors[0]);
-      if (typeof inner === 'string') return inner;
-    }
-    current = current.cause;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** The media type, lower-cased: oauth4webapi's getContentType keeps case and spaces, which RFC 9110 §8.3.1 ignores. */
 function contentType(headers: Headers): string {
   return (headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function quote(value: unknown): string {
