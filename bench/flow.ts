@@ -57,7 +57,9 @@ async function startHarness(devProvider: DevProvider): Promise<Harness> {
   const logger = createLogger({ level: base.logLevel, destination: sink });
   const opened: Array<(url: URL) => void> = [];
   const broker: RunningBroker = await startBroker({
-    config: { ...base, issuer: devProvider.issuer, clientId: devProvider.clientId },
+    // No PAR: the direct side sends the authorize parameters in the URL, so both sides make the
+    // same requests to the provider and the difference is the broker's own cost.
+    config: { ...base, issuer: devProvider.issuer, clientId: devProvider.clientId, par: 'never' },
     logger,
     openAuthorizeUrl: async (url) => {
       opened.shift()?.(url);
