@@ -463,4 +463,73 @@ if (redisSkip) {
       }
     });
   });
+
+  describe('Redis store: a stalled Redis', { timeout: 20_000 }, () => {
+    let own: RedisServer;
+    before(async () => {
+      own = await startRedis();
+    });
+    after(() => own.stop());
+
+    it('answers store_unavailable before the stall ends, says stalled on health, and works after', async () => {
+      const store = await open({ url: own.url, commandTimeoutMs: 300 });
+      const staller = createClient({ url: own.url });
+      const marker = createClient({ url: own.url });
+      for (const client of [staller, marker]) {
+        client.on('error', () => {});
+        await client.connect();
+      }
+      try {
+        const flow = newFlow();
+        await store.create(flow);
+        // CLIENT PAUSE, not DEBUG SLEEP: its reply says the stall is in effect, so every command
+        // below surely reaches a Redis that takes it and holds it (as a sleeping one would).
+        assert.equal(await staller.sendCommand(['CLIENT', 'PAUSE', '2000', 'ALL']), 'OK');
+        const order: string[] = [];
+        // Answered only once the pause ends: what the store's failures must come before.
+        const stallEnded = marker.ping().then(() => order.push('stall ended'));
+
+        const failures = await Promise.allSettled([
+          store.create(newFlow()),
+          store.get(flow.state),
+          store.start(flow.state, {
+            client_id: 'app',
+            redirect_uri: 'http://127.0.0.1/cb',
+            scope: ['openid'],
+            response_mode: 'query',
+          }),
+          store.claim(flow.state, 1000),
+          store.complete(flow.state, { kind: 'code', code: 'stalled-code' }),
+          store.redeemCode('stalled-code'),
+          store.waitForOutcome(flow.state, new AbortController().signal),
+          store.subjectOf('some-refresh-token'),
+        ]);
+        const health = await store.health();
+        order.push('store answered');
+        for (const failure of failures) {
+          assert.equal(failure.status, 'rejected');
+          assert.ok(isCode('store_unavailable')((failure as PromiseRejectedResult).reason));
+        }
+        assert.equal(health.ok, false);
+        assert.match(
+          health.detail ?? '',
+          /stalled \(connected, but no reply within 300 ms to PING\)/,
+        );
+
+        await stallEnded;
+        assert.deepEqual(order, ['store answered', 'stall ended']);
+        // The commands held during the stall ran when it ended; the store is usable again.
+        assert.deepEqual(await store.health(), { ok: true, detail: `redis ${own.url} ready` });
+        const next = newFlow();
+        await store.create(next);
+        assert.equal((await store.get(next.state))?.state, next.state);
+        await store.complete(next.state, { kind: 'code', code: 'after-stall' });
+        assert.equal((await store.redeemCode('after-stall'))?.state, next.state);
+      } finally {
+        staller.destroy();
+        marker.destroy();
+        await store.close();
+      }
+    });
+  });
 }

@@ -5,8 +5,11 @@
  * - Unreachable at start: connect gives up at the first failure and throws one
  *   startup_failed line naming the server (never its credentials).
  * - Lost while running: the client reconnects by itself; meanwhile commands are
- *   not queued (`disableOfflineQueue`) and each has a timeout, so every store
- *   operation fails fast with store_unavailable (a 503) instead of hanging.
+ *   not queued (`disableOfflineQueue`), so every store operation fails fast
+ *   with store_unavailable (a 503) instead of hanging.
+ * - Connected but stalled (a long script elsewhere, DEBUG SLEEP, a paused
+ *   process): every command is bounded by its own timer (`#bounded`), so the
+ *   operation fails with store_unavailable after commandTimeoutMs.
  * - Redis 'error' events are logged at warn, at most one line per interval:
  *   an outage must neither crash the process nor flood the log.
  */
@@ -40,6 +43,14 @@ const CLOSE_GRACE_MS = 1_000;
 /** GETDEL (atomic take of a code) arrived in 6.2. */
 const MIN_VERSION: readonly [number, number] = [6, 2];
 
+/** A command Redis did not answer within commandTimeoutMs (it may still run later). */
+class NoReply extends Error {
+  constructor(readonly ms: number) {
+    super(`no reply within ${ms} ms`);
+    this.name = 'NoReply';
+  }
+}
+
 function reasonOf(error: unknown): string {
   const e = error as { socketError?: unknown; code?: unknown; name?: unknown; message?: unknown };
   if (e?.socketError) return reasonOf(e.socketError);
@@ -50,7 +61,11 @@ function reasonOf(error: unknown): string {
 
 export class RedisConnection {
   readonly #main: Client;
-  /** The commands connection with the per-command timeout on every call, scripts included. */
+  /**
+   * The commands connection with node-redis's own timeout on every call, scripts included. That
+   * timeout ends only at the write to the socket (a command not yet sent is dropped, not sent
+   * late); the reply is bounded by `#bounded`.
+   */
   readonly #timed: Client;
   readonly #subscriber: Client;
   readonly #logger: Logger;
@@ -127,22 +142,46 @@ export class RedisConnection {
     return () => this.#onRestored.delete(listener);
   }
 
+  /**
+   * A timed-out SET (bindSubject) may still be applied: the token response already failed with
+   * 503, so the binding is unused and expires with its TTL. A timed-out GET changes nothing.
+   */
   async command(args: readonly string[]): Promise<Reply> {
     try {
-      return await this.#main.sendCommand<Reply>(args, { timeout: this.#commandTimeoutMs });
+      return await this.#bounded(() =>
+        this.#main.sendCommand<Reply>(args, { timeout: this.#commandTimeoutMs }),
+      );
     } catch (error) {
       throw this.unavailable(error);
     }
   }
 
-  /** Runs a store script: EVALSHA, and EVAL when a restarted Redis does not know it (node-redis does both). */
+  /**
+   * Runs a store script: EVALSHA, and EVAL when a restarted Redis does not know it (node-redis does
+   * both). A script that timed out here may still run once Redis wakes: each is one atomic Lua
+   * script, so it is applied whole or not at all, and the caller (told store_unavailable) cannot
+   * tell which. Why that is safe, per kind:
+   * - create: a flow the app was refused may exist; nobody knows its state, and it holds one place
+   *   in the cap until its challenge TTL ends.
+   * - start: the flow may be started; a retry then finds it started and is refused (gone), as a
+   *   second start always is, so the app begins a new flow.
+   * - complete: the outcome may be stored; the waiter then receives it, or the flow stays pending
+   *   until it expires. The first completion wins either way, so a retried callback adds nothing.
+   * - claim: the claim may be held with nobody waiting on it; its lease frees it, and until then
+   *   another wait is answered busy, as while a broker crashed holding one.
+   * - release: the claim is freed late or left to its lease.
+   * - redeem: the code may be taken (GETDEL) with no tokens issued for it: the app must sign in
+   *   again. That fails closed: a code is never redeemed twice.
+   * - delete, clear: done late or not at all; a retry does it again (both are idempotent).
+   * - get, find, size: change nothing.
+   */
   async eval(
     script: StoreScript,
     keys: readonly string[],
     args: readonly string[],
   ): Promise<Reply> {
     try {
-      return await this.#timed[script.NAME](keys, args);
+      return await this.#bounded(() => this.#timed[script.NAME](keys, args));
     } catch (error) {
       throw this.unavailable(error);
     }
@@ -164,9 +203,16 @@ export class RedisConnection {
       };
     }
     try {
-      await this.#main.sendCommand(['PING'], { timeout: this.#commandTimeoutMs });
+      await this.#bounded(() =>
+        this.#main.sendCommand(['PING'], { timeout: this.#commandTimeoutMs }),
+      );
       return { ok: true, detail: `redis ${this.#where} ready` };
     } catch (error) {
+      if (error instanceof NoReply)
+        return {
+          ok: false,
+          detail: `redis ${this.#where} stalled (connected, but ${error.message} to PING)`,
+        };
       return { ok: false, detail: `redis ${this.#where} not answering (${reasonOf(error)})` };
     }
   }
@@ -185,7 +231,9 @@ export class RedisConnection {
 
   async #checkVersion(): Promise<void> {
     const info = String(
-      await this.#main.sendCommand(['INFO', 'server'], { timeout: this.#commandTimeoutMs }),
+      await this.#bounded(() =>
+        this.#main.sendCommand(['INFO', 'server'], { timeout: this.#commandTimeoutMs }),
+      ),
     );
     const version = /redis_version:(\d+)\.(\d+)/.exec(info);
     const [major, minor] = [Number(version?.[1] ?? 0), Number(version?.[2] ?? 0)];
@@ -194,6 +242,25 @@ export class RedisConnection {
         'startup_failed',
         `Redis at ${this.#where} is version ${version ? `${major}.${minor}` : 'unknown'}; the flow store needs Redis ${MIN_VERSION.join('.')} or later`,
       );
+    }
+  }
+
+  /**
+   * Rejects with NoReply once commandTimeoutMs passed without a reply: node-redis's `timeout`
+   * stops at the socket write, so a Redis that took the command and stalls would hold the caller
+   * for as long as it stalls. The late reply (or error) then settles the abandoned promise, which
+   * the race has already handled. A plain timer, not AbortSignal.any (it leaks on Node 20).
+   */
+  async #bounded<T>(run: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const ms = this.#commandTimeoutMs;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NoReply(ms)), ms);
+    });
+    try {
+      return await Promise.race([run(), late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
