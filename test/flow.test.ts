@@ -323,6 +323,34 @@ describe('PKCE API against the bundled provider', () => {
     assert.equal(token.status, 200);
   });
 
+  it("shows a terminal client the opened URL again, the seed's extra parameters in it", async () => {
+    const { challenge } = await json<PKCE>(await stack.api('/pkce/challenge'));
+    const waiting = stack.api(
+      '/pkce/code',
+      postJson({
+        state: challenge!.state,
+        prompt: 'login',
+        screen_hint: 'signup',
+        ADDITIONAL_PARAMETERS: { access_type: 'offline', display: 'UNKNOWN' },
+      }),
+    );
+    const opened = await stack.nextAuthorizeUrl();
+    assert.equal(opened.searchParams.get('prompt'), 'login');
+    assert.equal(opened.searchParams.get('screen_hint'), 'signup');
+    assert.equal(opened.searchParams.get('access_type'), 'offline');
+    assert.equal(opened.searchParams.has('display'), false);
+    // Rebuilt from what the flow keeps (it keeps no URL): the same parameters, so the same URL.
+    const stored = await stack.broker.store.get(challenge!.state);
+    assert.ok(stored?.request, 'the flow is started');
+    assert.equal(JSON.stringify(stored).includes(opened.origin + opened.pathname), false);
+    const shown = await stack.api(
+      `/pkce/authorize-url?state=${encodeURIComponent(challenge!.state)}`,
+    );
+    assert.equal((await json(shown)).authorize_url, opened.href);
+    await scriptedLogin(opened);
+    assert.equal((await waiting).status, 200);
+  });
+
   it('refuses seeds that ask for what the broker does not do', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ code_challenge_method: 'plain', code_challenge: 'x'.repeat(43) }, /S256/],

@@ -173,6 +173,34 @@ describe('pkce-broker login against a running broker', () => {
   });
 });
 
+describe('pkce-broker login against a running broker that pushes (PAR)', () => {
+  it('shows a URL built afresh, with a request_uri of its own, and signs in through it', async () => {
+    const stack = await startStack({ logLevel: 'warn', argv: ['--par', 'auto'] });
+    try {
+      const login = startCli(['login', '--broker', stack.broker.url, '--json']);
+      const opened = await stack.nextAuthorizeUrl();
+      const [, href] = await login.waitFor('stderr', /\n {2}(http\S+)\n/);
+      const shown = new URL(href!);
+      assert.equal(shown.origin + shown.pathname, opened.origin + opened.pathname);
+      assert.match(
+        shown.searchParams.get('request_uri') ?? '',
+        /^urn:ietf:params:oauth:request_uri:/,
+      );
+      assert.notEqual(
+        shown.searchParams.get('request_uri'),
+        opened.searchParams.get('request_uri'),
+      );
+      const { callbackResponse } = await scriptedLogin(shown);
+      assert.equal(callbackResponse.status, 200);
+      const { code, stdout, stderr } = await login.exited;
+      assert.equal(code, 0, stderr);
+      assert.ok((JSON.parse(stdout) as PKCE).auth0?.oAuth.token?.id_token);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
 describe('pkce-broker login with a broker of its own', () => {
   it('starts a broker from the serve options, opens the URL with --open, and signs in', async () => {
     const provider = await startDevProvider({});

@@ -49,9 +49,10 @@ describe('PAR against the bundled provider (--par auto)', () => {
     for (const secret of [state, nonce, codeChallenge])
       assert.equal(url.href.includes(secret), false);
     assert.equal(stack.upstream.filter((path) => path === '/request').length, pushesBefore + 1);
-    // A terminal client asking for the URL gets the same, pushed one.
-    const shown = await stack.api(`/pkce/authorize-url?state=${encodeURIComponent(state)}`);
-    assert.equal((await json(shown)).authorize_url, url.href);
+    // The flow keeps what builds the URL, never the URL (a live request_uri) itself.
+    const kept = JSON.stringify(await stack.broker.store.get(state));
+    assert.equal(kept.includes(url.searchParams.get('request_uri')!), false, kept);
+    assert.equal(kept.includes('request_uri'), false, kept);
 
     const { callbackResponse } = await scriptedLogin(url, { accept: 'application/json' });
     assert.equal(callbackResponse.status, 200);
@@ -93,11 +94,76 @@ describe('PAR against the bundled provider (--par auto)', () => {
     // Nothing was opened: the next URL the opener gets is the next flow's.
     const waiting = stack.api('/pkce/code', postJson({ state: refused.state }));
     const url = await stack.nextAuthorizeUrl();
-    const stored = await stack.api(
-      `/pkce/authorize-url?state=${encodeURIComponent(refused.state)}`,
-    );
-    assert.equal((await json(stored)).authorize_url, url.href);
     await scriptedLogin(url, { accept: 'application/json' });
+    const answer = await waiting;
+    assert.equal(answer.status, 200);
+    assert.equal((await json<PKCE>(answer)).result?.state, refused.state);
+  });
+
+  it('GET /pkce/authorize-url pushes again: a fresh request_uri each time, and the last one signs in', async () => {
+    const { state, nonce, verifier } = await challenge(stack);
+    const path = `/pkce/authorize-url?state=${encodeURIComponent(state)}`;
+    // prompt=login is pushed again on every rebuild, with the flow's own state and nonce.
+    const waiting = stack.api('/pkce/code', postJson({ state, prompt: 'login' }));
+    const opened = await stack.nextAuthorizeUrl();
+    const pushes = () => stack.upstream.filter((p) => p === '/request').length;
+    const before = pushes();
+    const shown: URL[] = [];
+    for (let i = 0; i < 2; i++) {
+      const response = await stack.api(path);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('cache-control'), 'no-store');
+      shown.push(new URL((await json<{ authorize_url: string }>(response)).authorize_url));
+    }
+    assert.equal(pushes(), before + 2);
+    const uris = [opened, ...shown].map((url) => url.searchParams.get('request_uri'));
+    assert.equal(new Set(uris).size, 3, 'each URL has a request_uri of its own');
+    for (const url of shown) {
+      assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+      assert.equal(url.origin + url.pathname, opened.origin + opened.pathname);
+    }
+
+    const { callbackResponse } = await scriptedLogin(shown[1]!, { accept: 'application/json' });
+    assert.equal(callbackResponse.status, 200);
+    const answer = await json<PKCE>(await waiting);
+    assert.equal(answer.result?.state, state);
+    const token = await stack.api(
+      '/pkce/token',
+      postJson({
+        grant_type: 'authorization_code',
+        code: answer.result!.code,
+        code_verifier: verifier,
+      }),
+    );
+    assert.equal(token.status, 200);
+    const idToken = decodeJwt((await json<PKCE>(token)).auth0!.oAuth.token!.id_token!);
+    assert.equal(idToken.nonce, nonce);
+    // Done: nothing more to show for it.
+    assert.equal((await stack.api(path)).status, 404);
+  });
+
+  it('answers GET /pkce/authorize-url with the provider problem when the push fails, and the flow goes on', async () => {
+    const { state } = await challenge(stack);
+    const path = `/pkce/authorize-url?state=${encodeURIComponent(state)}`;
+    const waiting = stack.api('/pkce/code', postJson({ state }));
+    const opened = await stack.nextAuthorizeUrl();
+    // A client left without redirect URIs is no valid client to oidc-provider: the push gets 401 invalid_client.
+    stack.devProvider.setRedirectUris([]);
+    let refused: Response;
+    try {
+      refused = await stack.api(path);
+    } finally {
+      stack.devProvider.setRedirectUris([stack.broker.redirectUri]);
+    }
+    assert.equal(refused.status, 502);
+    assert.match(refused.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    const problem = await json(refused);
+    assert.equal(problem.code, 'provider_error');
+    assert.equal(problem.error, 'invalid_client');
+    assert.match(String(problem.detail), /pushed authorization request/);
+
+    // The flow is untouched: the URL the browser got still signs in.
+    await scriptedLogin(opened, { accept: 'application/json' });
     assert.equal((await waiting).status, 200);
   });
 });
@@ -124,6 +190,12 @@ describe('--par never and --par always', () => {
       assert.equal(url.searchParams.get('request_uri'), null);
       assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
       assert.equal(stack.upstream.includes('/request'), false);
+      // Built again from the flow for a terminal client: the very URL the opener got.
+      const path = `/pkce/authorize-url?state=${encodeURIComponent(state)}`;
+      for (let i = 0; i < 2; i++) {
+        const shown = await stack.api(path);
+        assert.equal((await json(shown)).authorize_url, url.href);
+      }
       await scriptedLogin(url, { accept: 'application/json' });
       assert.equal((await waiting).status, 200);
     } finally {

@@ -235,6 +235,7 @@ if (redisSkip) {
           redirect_uri: 'http://127.0.0.1:1/cb',
           scope: ['openid'],
           response_mode: 'form_post',
+          extras: { organization: 'org_sealed', extra: { access_type: 'offline_sealed' } },
         });
         const code = `code-${randomBytes(16).toString('base64url')}`;
         await store.complete(flows[0]!.state, { kind: 'code', code });
@@ -268,8 +269,11 @@ if (redisSkip) {
         }
         assert.ok(!dump.includes(code), 'the code is in the dump');
         assert.ok(
-          !dump.includes('access_denied') && !dump.includes('127.0.0.1:1/cb'),
-          'outcome and request are sealed too',
+          !dump.includes('access_denied') &&
+            !dump.includes('127.0.0.1:1/cb') &&
+            !dump.includes('org_sealed') &&
+            !dump.includes('offline_sealed'),
+          'outcome and request (its extras too) are sealed',
         );
       } finally {
         await store.close();

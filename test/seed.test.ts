@@ -114,7 +114,7 @@ describe('seed policy', () => {
       invitation: 'inv_1',
       ADDITIONAL_PARAMETERS: { access_type: 'offline', display: 'UNKNOWN' },
     };
-    const params = authorizeParams(seed, resolveRequest(seed, policy), secrets);
+    const params = authorizeParams(resolveRequest(seed, policy), secrets);
     assert.deepEqual(params, {
       response_type: 'code',
       client_id: 'client-1',
@@ -133,8 +133,7 @@ describe('seed policy', () => {
       extra: { access_type: 'offline' },
     });
     const bare = authorizeParams(
-      { prompt: 'UNKNOWN' },
-      resolveRequest({}, { ...policy, audience: undefined }),
+      resolveRequest({ prompt: 'UNKNOWN' }, { ...policy, audience: undefined }),
       secrets,
     );
     assert.equal('prompt' in bare, false);

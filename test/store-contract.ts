@@ -239,6 +239,32 @@ export function flowStoreContract(name: string, harness: ContractHarness): void 
       }
     });
 
+    it("keeps the request's extras whole, to build the authorize URL again", async () => {
+      const store = await harness.make({ ttlMs, maxFlows: 10 });
+      try {
+        const request = {
+          client_id: 'c',
+          redirect_uri: 'http://127.0.0.1:1/cb',
+          scope: ['openid', 'offline_access'],
+          audience: 'https://api.example',
+          response_mode: 'form_post',
+          extras: {
+            prompt: 'login',
+            screen_hint: 'signup',
+            organization: 'org_1',
+            invitation: 'inv_1',
+            extra: { access_type: 'offline', display: 'page' },
+          },
+        };
+        const flow = newFlow();
+        await store.create(flow);
+        assert.deepEqual((await store.start(flow.state, request))?.request, request);
+        assert.deepEqual((await store.get(flow.state))?.request, request);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('forgets a challenge nobody started after challengeTtlMs, a started flow ttlMs after its start', async () => {
       const store = await harness.make({ ttlMs: 1_000, challengeTtlMs: 300, maxFlows: 2 });
       try {

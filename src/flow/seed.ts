@@ -6,7 +6,7 @@ import { BrokerError } from '../errors.js';
 import type { SeededPKCE } from '../protocol/models.js';
 import type { ResponseModes } from '../provider/response-mode.js';
 import type { AuthorizeParams } from '../provider/types.js';
-import type { FlowRequest } from '../store/types.js';
+import type { AuthorizeExtras, FlowRequest } from '../store/types.js';
 
 export interface SeedPolicy {
   clientId: string;
@@ -96,36 +96,39 @@ export function resolveScope(seed: SeededPKCE, policy: SeedPolicy): string[] {
   return scope.includes('openid') ? scope : ['openid', ...scope];
 }
 
+/** The seed's optional authorize parameters, UNKNOWN and empty values left out. */
+function resolveExtras(seed: SeededPKCE): AuthorizeExtras {
+  const extras: AuthorizeExtras = {};
+  for (const key of ['screen_hint', 'prompt', 'organization', 'invitation'] as const) {
+    const value = given(seed[key]);
+    if (value !== undefined) extras[key] = value;
+  }
+  const extra: Record<string, string> = {};
+  for (const key of ['access_type', 'display'] as const) {
+    const value = given(seed.ADDITIONAL_PARAMETERS?.[key]);
+    if (value !== undefined) extra[key] = value;
+  }
+  if (Object.keys(extra).length > 0) extras.extra = extra;
+  return extras;
+}
+
 export function resolveRequest(seed: SeededPKCE, policy: SeedPolicy): FlowRequest {
   const audience = given(seed.audience) ?? policy.audience;
+  const extras = resolveExtras(seed);
   return {
     client_id: policy.clientId,
     redirect_uri: given(seed.redirect_uri) ?? policy.redirectUri,
     scope: resolveScope(seed, policy),
     ...(audience !== undefined && { audience }),
     response_mode: given(seed.response_mode) ?? policy.responseModes.default,
+    ...(Object.keys(extras).length > 0 && { extras }),
   };
 }
 
-export function authorizeParams(
-  seed: SeededPKCE,
-  request: FlowRequest,
-  secrets: FlowSecrets,
-): AuthorizeParams {
-  const extra: Record<string, string> = {};
-  const additional = seed.ADDITIONAL_PARAMETERS;
-  const accessType = given(additional?.access_type);
-  const display = given(additional?.display);
-  if (accessType !== undefined) extra.access_type = accessType;
-  if (display !== undefined) extra.display = display;
-  const optional = {
-    audience: request.audience,
-    screen_hint: given(seed.screen_hint),
-    prompt: given(seed.prompt),
-    organization: given(seed.organization),
-    invitation: given(seed.invitation),
-  };
-  const params: AuthorizeParams = {
+/** The authorize parameters of a flow, from what it keeps: the same every time they are built. */
+export function authorizeParams(request: FlowRequest, secrets: FlowSecrets): AuthorizeParams {
+  const { extra, ...named } = request.extras ?? {};
+  return {
     response_type: 'code',
     client_id: request.client_id,
     redirect_uri: request.redirect_uri,
@@ -135,10 +138,8 @@ export function authorizeParams(
     code_challenge: secrets.challenge,
     code_challenge_method: 'S256',
     response_mode: request.response_mode,
+    ...(request.audience !== undefined && { audience: request.audience }),
+    ...named,
+    ...(extra !== undefined && { extra: { ...extra } }),
   };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (params as unknown as Record<string, string>)[key] = value;
-  }
-  if (Object.keys(extra).length > 0) params.extra = extra;
-  return params;
 }

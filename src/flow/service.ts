@@ -14,7 +14,14 @@ import {
 } from '../protocol/models.js';
 import { newChallenge, randomToken, verifierMatchesChallenge } from '../protocol/pkce.js';
 import type { IdentityProvider, TokenSet } from '../provider/types.js';
-import type { FlowOutcome, FlowRecord, FlowStore, Subject, WaitResult } from '../store/types.js';
+import type {
+  FlowOutcome,
+  FlowRecord,
+  FlowRequest,
+  FlowStore,
+  Subject,
+  WaitResult,
+} from '../store/types.js';
 import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } from './seed.js';
 import { tokenAnswer } from './token-answer.js';
 import { LiveWaits, WaitEnded } from './waits.js';
@@ -130,12 +137,8 @@ export class FlowService {
       if (!current.outcome && !current.request) {
         const request = resolveRequest(seed, this.#policy);
         // Pushed first where the provider takes PAR: a failed push fails this request, and the flow stays unstarted.
-        const url = await this.#provider.authorizationUrl(authorizeParams(seed, request, current));
-        // Kept on the flow so a terminal client holding the state can show it (GET /pkce/authorize-url).
-        const started = await this.#store.start(current.state, {
-          ...request,
-          authorizeUrl: url.href,
-        });
+        const url = await this.#authorizeUrlOf(current, request);
+        const started = await this.#store.start(current.state, request);
         if (!started) throw invalidRequest(UNKNOWN_STATE);
         current = started;
         owner = true;
@@ -147,6 +150,20 @@ export class FlowService {
       // A release that fails (store down) leaves the claim to its lease.
       await this.#store.release(flow.state, held.claim).catch(() => undefined);
     }
+  }
+
+  /**
+   * GET /pkce/authorize-url: the provider URL of a started flow still waiting
+   * for the browser, built afresh (with PAR, a new push and request_uri), so a
+   * person opening it late or after a restart still gets a live one.
+   */
+  async authorizeUrl(state: string): Promise<URL> {
+    const flow = await this.#store.get(state);
+    if (!flow || flow.outcome || !flow.request) {
+      // Also the answer while POST /pkce/code has not yet started the flow: the client retries.
+      throw new BrokerError('not_found', 'No sign-in with this state is waiting for the browser.');
+    }
+    return this.#authorizeUrlOf(flow, flow.request);
   }
 
   /** POST|GET /pkce/response/code */
@@ -276,6 +293,11 @@ export class FlowService {
       redirectUri: given(body.redirect_uri) ?? this.#policy.redirectUri,
       audience,
     });
+  }
+
+  /** The one way a flow's provider URL is made, for the browser and for GET /pkce/authorize-url alike. */
+  #authorizeUrlOf(flow: FlowRecord, request: FlowRequest): Promise<URL> {
+    return this.#provider.authorizationUrl(authorizeParams(request, flow));
   }
 
   async #flowFor(seed: SeededPKCE): Promise<{ flow: FlowRecord; created: boolean }> {

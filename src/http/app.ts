@@ -199,7 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     maxWaiters: options.maxWaiters,
   });
   await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
-  await app.register(authorizeUrlRoutes, { store: options.store });
+  await app.register(authorizeUrlRoutes, { service: options.service });
   await app.register(docsRoutes);
   return app;
 }

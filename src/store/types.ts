@@ -32,15 +32,30 @@ export type FlowOrigin =
    */
   | 'solo';
 
-/** The authorize request as sent, kept for the token exchange. */
+/** Authorize parameters a seed may add to the request, passed to the provider as given. */
+export interface AuthorizeExtras {
+  screen_hint?: string;
+  prompt?: string;
+  organization?: string;
+  invitation?: string;
+  /** From ADDITIONAL_PARAMETERS. */
+  extra?: Record<string, string>;
+}
+
+/**
+ * The authorize request as sent, kept for the token exchange and to build the
+ * provider URL again (GET /pkce/authorize-url). The URL itself is not kept:
+ * with PAR its request_uri is single-use and expires within a minute, and
+ * without PAR it is a live secret (state and nonce).
+ */
 export interface FlowRequest {
   client_id: string;
   redirect_uri: string;
   scope: string[];
   audience?: string;
   response_mode: string;
-  /** The provider URL the browser is sent to; holds state and nonce, so it is as secret as they are. */
-  authorizeUrl?: string;
+  /** What the seed added; absent when it added nothing. */
+  extras?: AuthorizeExtras;
 }
 
 export type FlowOutcome =

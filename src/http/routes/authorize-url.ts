@@ -1,17 +1,18 @@
 /**
  * GET /pkce/authorize-url?state=STATE — beside the contract, for terminal
- * clients (`pkce-broker login`): the broker builds the provider URL inside
- * POST /pkce/code, which answers only once the browser is back, so a client
- * that wants to show the URL asks for it here. Knowing the state (256 random
- * bits, handed only to the app that asked for the challenge) is the
- * capability; the Host, Origin and X-Application-ID gates apply as everywhere.
+ * clients (`pkce-broker login`): POST /pkce/code opens the provider URL and
+ * answers only once the browser is back, so a client that wants to show the
+ * URL asks for it here. Each answer is built afresh (FlowService.authorizeUrl):
+ * with PAR a new push, so a provider error answers with its problem. Knowing
+ * the state (256 random bits, handed only to the app that asked for the
+ * challenge) is the capability; the Host, Origin and X-Application-ID gates
+ * apply as everywhere.
  */
 import type { FastifyInstance } from 'fastify';
-import { BrokerError } from '../../errors.js';
-import type { FlowStore } from '../../store/types.js';
+import type { FlowService } from '../../flow/service.js';
 
 export interface AuthorizeUrlRoutesOptions {
-  store: FlowStore;
+  service: FlowService;
 }
 
 export async function authorizeUrlRoutes(
@@ -41,17 +42,9 @@ export async function authorizeUrlRoutes(
       },
     },
     async (request, reply) => {
-      const flow = await options.store.get(request.query.state);
-      const url = flow && !flow.outcome ? flow.request?.authorizeUrl : undefined;
-      if (url === undefined) {
-        // Also the answer while POST /pkce/code has not yet started the flow: the client retries.
-        throw new BrokerError(
-          'not_found',
-          'No sign-in with this state is waiting for the browser.',
-        );
-      }
+      const url = await options.service.authorizeUrl(request.query.state);
       void reply.header('cache-control', 'no-store');
-      return { authorize_url: url };
+      return { authorize_url: url.href };
     },
   );
 }
