@@ -28,6 +28,32 @@ async function challenge(stack: Stack) {
   return (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
 }
 
+/**
+ * Signs in through `url` at the bundled provider, checks the waiting POST /pkce/code got this
+ * flow's code, and exchanges it with the flow's verifier: the token answer's OAuth token.
+ */
+async function completeSignIn(
+  stack: Stack,
+  url: URL | string,
+  waiting: Promise<Response>,
+  flow: { state: string; verifier: string },
+) {
+  const { callbackResponse } = await scriptedLogin(url, { accept: 'application/json' });
+  assert.equal(callbackResponse.status, 200);
+  const answer = await json<PKCE>(await waiting);
+  assert.equal(answer.result?.state, flow.state);
+  const token = await stack.api(
+    '/pkce/token',
+    postJson({
+      grant_type: 'authorization_code',
+      code: answer.result!.code,
+      code_verifier: flow.verifier,
+    }),
+  );
+  assert.equal(token.status, 200);
+  return (await json<PKCE>(token)).auth0!.oAuth.token!;
+}
+
 describe('PAR against the bundled provider (--par auto)', () => {
   let stack: Stack;
   before(async () => {
@@ -54,20 +80,7 @@ describe('PAR against the bundled provider (--par auto)', () => {
     assert.equal(kept.includes(url.searchParams.get('request_uri')!), false, kept);
     assert.equal(kept.includes('request_uri'), false, kept);
 
-    const { callbackResponse } = await scriptedLogin(url, { accept: 'application/json' });
-    assert.equal(callbackResponse.status, 200);
-    const answer = await json<PKCE>(await waiting);
-    assert.equal(answer.result?.state, state);
-    const token = await stack.api(
-      '/pkce/token',
-      postJson({
-        grant_type: 'authorization_code',
-        code: answer.result!.code,
-        code_verifier: verifier,
-      }),
-    );
-    assert.equal(token.status, 200);
-    const oAuth = (await json<PKCE>(token)).auth0!.oAuth.token!;
+    const oAuth = await completeSignIn(stack, url, waiting, { state, verifier });
     assert.equal(decodeJwt(oAuth.id_token!).nonce, nonce);
     // The pushed scope kept offline_access: the bundled provider still issues a refresh token.
     assert.equal(typeof oAuth.refresh_token, 'string');
@@ -123,20 +136,8 @@ describe('PAR against the bundled provider (--par auto)', () => {
       assert.equal(url.origin + url.pathname, opened.origin + opened.pathname);
     }
 
-    const { callbackResponse } = await scriptedLogin(shown[1]!, { accept: 'application/json' });
-    assert.equal(callbackResponse.status, 200);
-    const answer = await json<PKCE>(await waiting);
-    assert.equal(answer.result?.state, state);
-    const token = await stack.api(
-      '/pkce/token',
-      postJson({
-        grant_type: 'authorization_code',
-        code: answer.result!.code,
-        code_verifier: verifier,
-      }),
-    );
-    assert.equal(token.status, 200);
-    const idToken = decodeJwt((await json<PKCE>(token)).auth0!.oAuth.token!.id_token!);
+    const oAuth = await completeSignIn(stack, shown[1]!, waiting, { state, verifier });
+    const idToken = decodeJwt(oAuth.id_token!);
     assert.equal(idToken.nonce, nonce);
     // Done: nothing more to show for it.
     assert.equal((await stack.api(path)).status, 404);

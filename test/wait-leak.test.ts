@@ -70,31 +70,35 @@ const PER_ROUND = 4_000;
 /** The heap's noise (JIT, GC timing) is a few hundred KB per round; a composite signal per wait was ≥ 1 KB. */
 const MAX_HEAP_BYTES_PER_WAIT = 200;
 
+/**
+ * A flow service on the memory store whose provider only builds a URL and accepts any code:
+ * the wait machinery is what these tests measure.
+ */
+function serviceWithStubProvider(
+  store: MemoryFlowStore,
+  openAuthorizeUrl: () => void,
+): FlowService {
+  const provider = {
+    issuer: 'http://127.0.0.1:1',
+    authorizationUrl: () => new URL('http://127.0.0.1:1/authorize'),
+    checkCallback: (params: URLSearchParams) => ({ ok: true, code: params.get('code')! }),
+  } as unknown as IdentityProvider;
+  const policy: SeedPolicy = {
+    clientId: 'app',
+    redirectUri: 'http://127.0.0.1:2/pkce/response/code',
+    allowedRedirectUris: [],
+    scope: ['openid'],
+    matchesDomain: () => false,
+    responseModes: { default: 'form_post', supported: ['form_post', 'query'] },
+  };
+  return new FlowService({ store, provider, policy, waitTimeoutMs: 300_000, openAuthorizeUrl });
+}
+
 describe('finished waits', () => {
   it('leave nothing behind: no live wait, no weak link, no heap growth after GC', async () => {
     const store = new MemoryFlowStore({ ttlMs: 600_000, maxFlows: PER_ROUND * 2 });
-    // The wait machinery is what is measured: a provider that builds a URL and accepts any code is enough.
-    const provider = {
-      issuer: 'http://127.0.0.1:1',
-      authorizationUrl: () => new URL('http://127.0.0.1:1/authorize'),
-      checkCallback: (params: URLSearchParams) => ({ ok: true, code: params.get('code')! }),
-    } as unknown as IdentityProvider;
-    const policy: SeedPolicy = {
-      clientId: 'app',
-      redirectUri: 'http://127.0.0.1:2/pkce/response/code',
-      allowedRedirectUris: [],
-      scope: ['openid'],
-      matchesDomain: () => false,
-      responseModes: { default: 'form_post', supported: ['form_post', 'query'] },
-    };
     let onOpen: () => void = () => undefined;
-    const service = new FlowService({
-      store,
-      provider,
-      policy,
-      waitTimeoutMs: 300_000,
-      openAuthorizeUrl: () => onOpen(),
-    });
+    const service = serviceWithStubProvider(store, () => onOpen());
 
     /** One whole wait: ended by the callback (even i) or by the app hanging up (odd i). */
     async function oneWait(i: number): Promise<void> {
@@ -139,26 +143,8 @@ describe('finished waits', () => {
 
   it('are ended by stop(), and none starts after it', async () => {
     const store = new MemoryFlowStore({ ttlMs: 600_000, maxFlows: 100 });
-    const provider = {
-      issuer: 'http://127.0.0.1:1',
-      authorizationUrl: () => new URL('http://127.0.0.1:1/authorize'),
-    } as unknown as IdentityProvider;
-    const policy: SeedPolicy = {
-      clientId: 'app',
-      redirectUri: 'http://127.0.0.1:2/pkce/response/code',
-      allowedRedirectUris: [],
-      scope: ['openid'],
-      matchesDomain: () => false,
-      responseModes: { default: 'form_post', supported: ['form_post', 'query'] },
-    };
     let opened: () => void = () => undefined;
-    const service = new FlowService({
-      store,
-      provider,
-      policy,
-      waitTimeoutMs: 300_000,
-      openAuthorizeUrl: () => void setImmediate(opened),
-    });
+    const service = serviceWithStubProvider(store, () => void setImmediate(opened));
     try {
       const { state } = await service.challenge();
       const waiting = service.authorize({ state }, new AbortController().signal);
