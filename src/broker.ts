@@ -5,13 +5,15 @@
 import { createBrowserOpener } from './browser/open.js';
 import type { BrokerConfig } from './config/load.js';
 import { BrokerError } from './errors.js';
+import { DeviceService, type PollScheduler } from './flow/device.js';
 import { FlowService } from './flow/service.js';
 import type { SeedPolicy } from './flow/seed.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logging.js';
 import { discoverProvider } from './provider/oidc.js';
 import type { IdentityProvider } from './provider/types.js';
-import { createFlowStore } from './store/create.js';
+import { createDeviceStore, createFlowStore } from './store/create.js';
+import type { DeviceStore } from './store/device-types.js';
 import type { FlowStore } from './store/types.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -24,6 +26,10 @@ export interface StartBrokerOptions {
   provider?: IdentityProvider;
   /** A store already built (tests share one between brokers); otherwise from config.store. */
   store?: FlowStore;
+  /** A device flow store already built (tests share one between brokers); otherwise from config.store. */
+  deviceStore?: DeviceStore;
+  /** The device poller's clock (tests); real timers by default. */
+  deviceScheduler?: PollScheduler;
   /**
    * Receives the provider's sign-in URL of every flow that POST /pkce/code
    * starts, instead of the --open behaviour: how a caller in this process (login,
@@ -45,6 +51,7 @@ export interface RunningBroker {
   redirectUri: string;
   provider: IdentityProvider;
   store: FlowStore;
+  device: DeviceService;
   app: FastifyInstance;
   logger: Logger;
   close(): Promise<void>;
@@ -79,6 +86,22 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       logger,
     }));
 
+  const deviceStore =
+    options.deviceStore ??
+    (await createDeviceStore({
+      url: config.store,
+      key: config.storeKey,
+      prefix: config.storePrefix,
+      logger,
+    }).catch(async (error: unknown) => {
+      if (!options.store) await store.close().catch(() => undefined);
+      throw error;
+    }));
+  const closeStores = async (): Promise<void> => {
+    if (!options.store) await store.close();
+    if (!options.deviceStore) await deviceStore.close();
+  };
+
   let port = config.port;
   // The redirect URI names the bound port, known only after listen when --port is 0.
   const policy: SeedPolicy = {
@@ -90,15 +113,33 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     matchesDomain: (domain) => provider.matchesDomain(domain),
     responseModes: provider.responseModes,
   };
+  const device = new DeviceService({
+    store: deviceStore,
+    // One provider until the registry (issue 11) replaces these two.
+    pickProvider: (domain) => {
+      if (domain === undefined || provider.matchesDomain(domain)) return provider;
+      throw new BrokerError(
+        'invalid_request',
+        `domain does not name the configured identity provider (${new URL(provider.issuer).host}).`,
+        { oauthError: 'invalid_request' },
+      );
+    },
+    providerById: (id) => (id === provider.id ? provider : undefined),
+    policy,
+    waitTimeoutMs: config.waitTimeoutSec * 1000,
+    ...(options.deviceScheduler !== undefined && { scheduler: options.deviceScheduler }),
+  });
   const service = new FlowService({
     store,
     provider,
     policy,
     waitTimeoutMs: config.waitTimeoutSec * 1000,
     openAuthorizeUrl: options.openAuthorizeUrl ?? createBrowserOpener(config.open, logger),
+    onClear: () => device.clear(),
   });
   const app = await buildApp({
     service,
+    device,
     store,
     logger,
     issuer: provider.issuer,
@@ -120,7 +161,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       listenTextResolver: (address) => `Broker listening on ${address}`,
     });
   } catch (error) {
-    await store.close().catch(() => undefined);
+    await closeStores().catch(() => undefined);
     throw listenError(error, config);
   }
   const address = app.server.address();
@@ -139,12 +180,14 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     redirectUri: policy.redirectUri,
     provider,
     store,
+    device,
     app,
     logger,
     async close() {
       service.stop();
+      device.stop();
       await app.close();
-      if (!options.store) await store.close();
+      await closeStores();
     },
   };
 }

@@ -10,6 +10,8 @@ export const ERROR_STATUS = {
   invalid_grant: 400,
   invalid_callback: 400,
   unauthorized_app: 401,
+  /** The provider has no device_authorization_endpoint (RFC 8628). */
+  device_flow_unsupported: 400,
   access_denied: 403,
   forbidden_origin: 403,
   not_found: 404,
@@ -17,6 +19,8 @@ export const ERROR_STATUS = {
   flow_cleared: 409,
   /** Another POST /pkce/code waits on this flow, or the flow is one its starter alone may see. */
   flow_busy: 409,
+  /** The device code expired before the user finished (RFC 8628 §3.5). */
+  expired_token: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   misdirected_request: 421,

@@ -11,7 +11,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Interaction, Provider } from 'oidc-provider';
-import { PAGE_CSP, consentPage, errorPage, loginPage } from './pages.js';
+import {
+  PAGE_CSP,
+  consentPage,
+  deviceCodePage,
+  deviceConfirmPage,
+  deviceSuccessPage,
+  errorPage,
+  loginPage,
+} from './pages.js';
 import { isRecord } from '../fault.js';
 
 export interface DemoUser {
@@ -76,6 +84,47 @@ export function interactionRoutes(
       return render(ctx, status, errorPage(code, description));
     }
   };
+}
+
+/**
+ * oidc-provider's device flow pages (features.deviceFlow), in our look. The
+ * forms are the provider's own (they carry its xsrf value). The error names
+ * are oidc-provider's re-render error classes (lib/helpers/re_render_errors.js).
+ */
+export const devicePages = {
+  async userCodeInputSource(ctx: KoaContext, form: string, _out?: unknown, err?: unknown) {
+    const name = isRecord(err) ? err.name : undefined;
+    const error =
+      err === undefined
+        ? undefined
+        : name === 'AbortedError'
+          ? 'The sign-in was cancelled.'
+          : name === 'ExpiredError'
+            ? 'This code has expired. Start again on your device.'
+            : isRecord(err) && (err.userCode !== undefined || name === 'NoCodeError')
+              ? 'That code is not valid. Check it and try again.'
+              : 'The sign-in could not be completed.';
+    renderDevicePage(ctx, deviceCodePage({ form, ...(error !== undefined && { error }) }));
+  },
+  async userCodeConfirmSource(
+    ctx: KoaContext,
+    form: string,
+    client: { clientId: string },
+    _deviceInfo: unknown,
+    userCode: string,
+  ) {
+    renderDevicePage(ctx, deviceConfirmPage({ form, clientId: client.clientId, userCode }));
+  },
+  async successSource(ctx: KoaContext) {
+    renderDevicePage(ctx, deviceSuccessPage());
+  },
+};
+
+function renderDevicePage(ctx: KoaContext, html: string): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Content-Security-Policy', PAGE_CSP);
+  ctx.type = 'html';
+  ctx.body = html;
 }
 
 function showPrompt(ctx: KoaContext, interaction: Interaction): void {

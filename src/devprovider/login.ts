@@ -210,3 +210,123 @@ function describeUnexpectedPage(
     ? `scripted login: unexpected page (HTTP ${status}) at ${where}`
     : `scripted login: login page not found at ${where} (HTTP ${status})`;
 }
+
+export interface ScriptedDeviceLoginOptions {
+  /** default 'demo' */
+  username?: string;
+  /** default 'demo' */
+  password?: string;
+  /** Press "Cancel" on the confirmation page: the device's next poll then hears access_denied. */
+  deny?: boolean;
+  signal?: AbortSignal;
+}
+
+/** How the person's side of a device sign-in ended. */
+export type ScriptedDeviceLoginResult = 'signed-in' | 'declined';
+
+/** A device sign-in takes 8 provider requests (code, confirm, login, consent, resumes). */
+const MAX_DEVICE_REQUESTS = 16;
+
+/**
+ * The user-code step of a device sign-in (RFC 8628 §3.3) at the dev provider,
+ * as a person with a browser on another machine does it, with fetch: the
+ * verification page, the code, its confirmation, then the login and consent
+ * pages, up to the success page. `userCode` is typed into the page at
+ * `verificationUri`; without it, `verificationUri` is the complete one.
+ */
+export async function scriptedDeviceLogin(
+  verificationUri: string | URL,
+  userCode: string | undefined,
+  options: ScriptedDeviceLoginOptions = {},
+): Promise<ScriptedDeviceLoginResult> {
+  let url = new URL(verificationUri);
+  const providerOrigin = url.origin;
+  const jar = new CookieJar();
+  const send = async (target: URL, init: RequestInit = {}): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    const cookie = jar.header(target);
+    if (cookie !== undefined) headers.set('cookie', cookie);
+    headers.set('accept', BROWSER_ACCEPT);
+    const response = await request(target, { ...init, headers }, options.signal);
+    jar.store(target, response.headers.getSetCookie());
+    return response;
+  };
+  const post = (target: URL, fields: URLSearchParams): Promise<Response> =>
+    send(target, {
+      method: 'POST',
+      headers: { 'content-type': FORM_TYPE, origin: providerOrigin },
+      body: fields.toString(),
+    });
+
+  let response = await send(url);
+  const sent = new Set<string>();
+  for (let requests = 1; requests <= MAX_DEVICE_REQUESTS; requests++) {
+    const location = response.headers.get('location');
+    if (isRedirect(response.status) && location !== null) {
+      await response.body?.cancel();
+      url = new URL(location, url);
+      if (url.origin !== providerOrigin)
+        throw new Error(`scripted device login: redirected off the provider to ${url.origin}`);
+      response = await send(url);
+      continue;
+    }
+    const html = await response.text();
+    if (textById(html, 'device-success') !== undefined) return 'signed-in';
+    const forms = parseForms(html);
+    const byId = (id: string) => forms.find((form) => form.attributes.id === id);
+    const once = (step: string): void => {
+      if (sent.has(step)) {
+        const why = textById(html, 'device-error') ?? textById(html, 'login-error');
+        throw new Error(
+          `scripted device login: the ${step} step came back (${why ?? `HTTP ${response.status}`})`,
+        );
+      }
+      sent.add(step);
+    };
+
+    const codeForm = byId('op.deviceInputForm');
+    if (codeForm !== undefined) {
+      // After "Cancel" the provider shows the code page again, saying so.
+      if (options.deny === true && sent.has('confirm')) return 'declined';
+      once('code');
+      const fields = new URLSearchParams(codeForm.fields);
+      if (userCode !== undefined) fields.set('user_code', userCode);
+      response = await post(actionOf(codeForm, url), fields);
+      continue;
+    }
+    // oidc-provider's auto-submitting page for a complete URI (…?user_code=): submit it.
+    const autoForm = forms.find((form) => actionOf(form, url).pathname === url.pathname);
+    const confirmForm = byId('op.deviceConfirmForm');
+    if (confirmForm !== undefined) {
+      once('confirm');
+      const fields = new URLSearchParams(confirmForm.fields);
+      if (options.deny === true) fields.set('abort', 'yes');
+      response = await post(actionOf(confirmForm, url), fields);
+      continue;
+    }
+    const loginForm = byId('login-form');
+    if (loginForm !== undefined) {
+      once('login');
+      const fields = new URLSearchParams(loginForm.fields);
+      fields.set('username', options.username ?? 'demo');
+      fields.set('password', options.password ?? 'demo');
+      response = await post(actionOf(loginForm, url), fields);
+      continue;
+    }
+    const consentForm = byId('consent-form');
+    if (consentForm !== undefined) {
+      once('consent');
+      response = await post(actionOf(consentForm, url), new URLSearchParams(consentForm.fields));
+      continue;
+    }
+    if (autoForm !== undefined && !sent.has('auto')) {
+      sent.add('auto');
+      response = await post(actionOf(autoForm, url), new URLSearchParams(autoForm.fields));
+      continue;
+    }
+    throw new Error(describeUnexpectedPage(response.status, url, html, sent.has('login')));
+  }
+  throw new Error(
+    `scripted device login: gave up after ${MAX_DEVICE_REQUESTS} requests to the provider (last at ${url.pathname})`,
+  );
+}

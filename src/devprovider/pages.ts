@@ -3,7 +3,10 @@
  * names are a contract with browser tests and with scriptedLogin (login.ts):
  * #login-form (#username, #password, #login-submit, #login-error),
  * #consent-form (#consent-submit), #deny-form (#consent-deny),
- * #error-code / #error-description.
+ * #error-code / #error-description; the device flow's (RFC 8628): #device-form
+ * (oidc-provider's op.deviceInputForm inside, field user_code; #device-submit,
+ * #device-error), #device-confirm-form (op.deviceConfirmForm; #device-user-code,
+ * #device-confirm, #device-abort), #device-success.
  */
 
 const ENTITIES: Record<string, string> = {
@@ -28,7 +31,8 @@ export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-an
 const STYLE = `body{font-family:system-ui,sans-serif;max-width:22rem;margin:3rem auto;padding:0 1rem}
 label,input,button{display:block;width:100%;box-sizing:border-box}
 input{margin:.25rem 0 .75rem;padding:.4rem}button{padding:.5rem;margin-top:.5rem}
-.error{color:#b00020}.hint{color:#666;font-size:.9em}`;
+.error{color:#b00020}.hint{color:#666;font-size:.9em}
+.code{font-family:ui-monospace,monospace;font-size:1.6em;letter-spacing:.1em;text-align:center}`;
 
 function page(title: string, body: string): string {
   return `<!DOCTYPE html>
@@ -93,5 +97,51 @@ export function errorPage(error: string, description?: string): string {
   return page(
     'Something went wrong',
     `<p id="error-code" class="error">${escapeHtml(error)}</p>${detail}`,
+  );
+}
+
+/**
+ * The user-code page. `form` is oidc-provider's own op.deviceInputForm (it
+ * carries the xsrf value the provider checks); our buttons submit it.
+ */
+export function deviceCodePage(input: { form: string; error?: string }): string {
+  const error =
+    input.error === undefined
+      ? ''
+      : `<p id="device-error" class="error" role="alert">${escapeHtml(input.error)}</p>\n`;
+  return page(
+    'Sign in on your device',
+    `<p>Enter the code shown on your device.</p>
+${error}<div id="device-form">
+${input.form}
+<button id="device-submit" type="submit" form="op.deviceInputForm">Continue</button>
+</div>
+<p class="hint">Development provider. Demo user: demo / demo.</p>`,
+  );
+}
+
+/** The confirmation page: the code again, so the person checks it is the one their device shows. */
+export function deviceConfirmPage(input: {
+  form: string;
+  clientId: string;
+  userCode: string;
+}): string {
+  return page(
+    'Confirm your device',
+    `<p><strong>${escapeHtml(input.clientId)}</strong> asks to sign in on a device showing:</p>
+<p id="device-user-code" class="code">${escapeHtml(input.userCode)}</p>
+<div id="device-confirm-form">
+${input.form}
+<button id="device-confirm" type="submit" form="op.deviceConfirmForm">Continue</button>
+<button id="device-abort" type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Cancel</button>
+</div>
+<p class="hint">If your device does not show this code, cancel.</p>`,
+  );
+}
+
+export function deviceSuccessPage(): string {
+  return page(
+    'Signed in',
+    '<p id="device-success">Your device is signed in. You can close this page.</p>',
   );
 }

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
+import { devicePages, interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
 import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
 import { loadOidcProvider } from './load.js';
 import { errorPage } from './pages.js';
@@ -44,6 +44,15 @@ export interface DevProviderOptions {
    * default true. When false there is no pushed_authorization_request_endpoint.
    */
   par?: boolean;
+  /** The Device Authorization Grant (RFC 8628); default true. */
+  deviceFlow?: boolean;
+  /** Life of a device code (RFC 8628 expires_in), seconds; default 600. */
+  deviceCodeTtl?: number;
+  /**
+   * The `interval` its device authorization answers carry, seconds; default
+   * none (oidc-provider sends none, and clients then poll every 5 s).
+   */
+  deviceInterval?: number;
   /** Access token TTL seconds, default 3600 */
   accessTokenTtl?: number;
   /** Unexpected (5xx) errors inside the provider; by default they are dropped silently. */
@@ -104,7 +113,11 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
             client_id: clientId,
             application_type: 'web',
             token_endpoint_auth_method: 'none',
-            grant_types: ['authorization_code', 'refresh_token'],
+            grant_types: [
+              'authorization_code',
+              'refresh_token',
+              'urn:ietf:params:oauth:grant-type:device_code',
+            ],
             response_types: ['code'],
             redirect_uris: [...redirectUris],
             id_token_signed_response_alg: 'RS256',
@@ -164,6 +177,8 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         // server definitions; the broker sends `audience`, not `resource`.
         resourceIndicators: { enabled: false },
         rpInitiatedLogout: { enabled: false },
+        // RFC 8628, with our user-code, confirmation and success pages.
+        deviceFlow: { enabled: options.deviceFlow ?? true, ...devicePages },
         pushedAuthorizationRequests: {
           enabled: options.par ?? true,
           requirePushedAuthorizationRequests: false,
@@ -176,7 +191,7 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         AuthorizationCode: 60,
         BackchannelAuthenticationRequest: 600,
         ClientCredentials: 600,
-        DeviceCode: 600,
+        DeviceCode: options.deviceCodeTtl ?? 600,
         Grant: 24 * 3600,
         IdToken: 3600,
         Interaction: 600,
@@ -209,6 +224,8 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
           else body.response_modes_supported = [...modes];
         }),
       );
+    const interval = options.deviceInterval;
+    if (interval !== undefined) provider.use(deviceInterval(interval));
     provider.use(interactionRoutes(provider, DEMO_USER, report));
     server.on('request', provider.callback());
 
@@ -307,6 +324,24 @@ function rewriteDiscovery(edit: (body: Record<string, unknown>) => void): Middle
       const body: Record<string, unknown> = { ...(ctx.body as Record<string, unknown>) };
       edit(body);
       ctx.body = body;
+    }
+  };
+}
+
+/** oidc-provider's `routes.device_authorization`. */
+const DEVICE_AUTHORIZATION_PATH = '/device/auth';
+
+/** Adds `interval` to device authorization answers, which oidc-provider leaves out. */
+function deviceInterval(seconds: number): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (
+      ctx.path === DEVICE_AUTHORIZATION_PATH &&
+      ctx.status === 200 &&
+      typeof ctx.body === 'object' &&
+      ctx.body !== null
+    ) {
+      ctx.body = { ...(ctx.body as Record<string, unknown>), interval: seconds };
     }
   };
 }

@@ -36,6 +36,8 @@ export interface FlowServiceOptions {
    * to report. `flow` names the sign-in: a pushed URL (PAR) does not.
    */
   openAuthorizeUrl(url: URL, flow: { state: string }): void | Promise<void>;
+  /** What else POST /pkce/clear ends (the device flows, src/flow/device.ts). */
+  onClear?: () => Promise<void>;
 }
 
 /** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
@@ -73,8 +75,10 @@ export class FlowService {
   readonly #waitTimeoutMs: number;
   readonly #open: FlowServiceOptions['openAuthorizeUrl'];
   readonly #waits = new LiveWaits();
+  readonly #onClear: FlowServiceOptions['onClear'];
 
   constructor(options: FlowServiceOptions) {
+    this.#onClear = options.onClear;
     this.#store = options.store;
     this.#provider = options.provider;
     this.#policy = options.policy;
@@ -254,7 +258,7 @@ export class FlowService {
 
   /** POST /pkce/clear */
   async clear(): Promise<void> {
-    await this.#store.clear();
+    await Promise.all([this.#store.clear(), this.#onClear?.()]);
   }
 
   /**

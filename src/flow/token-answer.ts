@@ -29,7 +29,7 @@ export function userFromClaims(claims: IdTokenClaims): Auth0User {
 export function tokenAnswer(
   provider: IdentityProvider,
   policy: SeedPolicy,
-  grantType: 'authorization_code' | 'refresh_token',
+  grantType: NonNullable<NonNullable<PKCE['token']>['grant_type']>,
   tokens: TokenSet,
   context: { redirectUri: string; audience: string | undefined },
 ): PKCE {

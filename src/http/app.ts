@@ -9,6 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 import { BrokerError } from '../errors.js';
+import type { DeviceService } from '../flow/device.js';
 import type { FlowService } from '../flow/service.js';
 import type { Logger } from '../logging.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
@@ -18,6 +19,7 @@ import { recordOpenApi } from './openapi.js';
 import { errorHandler } from './problem.js';
 import { lazyValidatorCompiler, plainSerializer, registerValidationGate } from './compilers.js';
 import { authorizeUrlRoutes } from './routes/authorize-url.js';
+import { deviceRoutes } from './routes/device.js';
 import { docsRoutes } from './routes/docs.js';
 import { opsRoutes } from './routes/ops.js';
 import { pkceRoutes } from './routes/pkce.js';
@@ -30,6 +32,8 @@ const JSON_POISONING = 'error';
 
 export interface AppOptions {
   service: FlowService;
+  /** POST /device/code and /device/token (RFC 8628); absent, the endpoints are not served. */
+  device?: DeviceService;
   store: FlowStore;
   logger: Logger;
   issuer: string;
@@ -200,6 +204,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
   await app.register(authorizeUrlRoutes, { service: options.service });
+  if (options.device)
+    await app.register(deviceRoutes, { service: options.device, maxWaiters: options.maxWaiters });
   await app.register(docsRoutes);
   return app;
 }

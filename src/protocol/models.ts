@@ -141,7 +141,10 @@ export const tokenizedPkceOutJson = {
   additionalProperties: false,
   properties: {
     schema: { $ref: 'EmbeddedModelSchema#' },
-    grant_type: { type: 'string', enum: ['authorization_code', 'refresh_token'] },
+    grant_type: {
+      type: 'string',
+      enum: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    },
     client_id: str,
     redirect_uri: str,
     audience: str,
@@ -253,6 +256,51 @@ export const SHARED_SCHEMAS = [
   problemJson,
 ] as const;
 
+// ---- Beside the PKCE API: the Device Authorization Grant (RFC 8628) ------
+
+/** POST /device/code's body (optional). `domain` picks the provider as for /pkce/code. */
+export const deviceStartRequestJson = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    domain: shortStr,
+    scope: shortStr,
+    audience: shortStr,
+  },
+} as const;
+
+/** What the app shows the person; `handle` is the app's capability for POST /device/token. */
+export const deviceAuthorizationJson = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    user_code: str,
+    verification_uri: str,
+    verification_uri_complete: str,
+    expires_in: { type: 'integer' },
+    interval: { type: 'integer' },
+    handle: str,
+  },
+  required: ['user_code', 'verification_uri', 'expires_in', 'interval', 'handle'],
+} as const;
+
+export const deviceCodeAnswerJson = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    schema: { $ref: 'EmbeddedModelSchema#' },
+    device: deviceAuthorizationJson,
+  },
+  required: ['schema', 'device'],
+} as const;
+
+export const deviceTokenRequestJson = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { handle: { type: 'string', minLength: 1, maxLength: 256 } },
+  required: ['handle'],
+} as const;
+
 // ---- The types, from the schemas ----------------------------------------
 
 /** The type of a model: its schema, with the `$ref`s resolved against the shared schemas. */
@@ -270,6 +318,8 @@ export type Auth0User = Model<typeof auth0UserJson>;
 export type Auth0 = Model<typeof auth0Json>;
 export type PKCE = Model<typeof pkceJson>;
 export type Problem = Model<typeof problemJson>;
+export type DeviceStartRequest = Model<typeof deviceStartRequestJson>;
+export type DeviceTokenRequest = Model<typeof deviceTokenRequestJson>;
 
 export const MODEL_SCHEMA: EmbeddedModelSchema = Object.freeze({
   migration: 0,

@@ -11,6 +11,13 @@ import * as oauth from 'oauth4webapi';
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
 import { limitBodies } from './body-limit.js';
+import {
+  deviceFlowUnsupported,
+  offersDeviceFlow,
+  pollAnswer,
+  requestDeviceAuthorization,
+  type DeviceEndpoint,
+} from './device.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
 import { issuerForTenant, tenantIssuerTemplate } from './entra.js';
 import { issuerProblem, matchesDomain } from './issuer.js';
@@ -18,6 +25,9 @@ import type {
   AuthorizeParams,
   CallbackCheck,
   CodeExchange,
+  DeviceAuthorization,
+  DeviceAuthorizationRequest,
+  DevicePoll,
   IdentityProvider,
   IdTokenClaims,
   RefreshRequest,
@@ -80,6 +90,8 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
 }
 
 class OidcProvider implements IdentityProvider {
+  /** The single flag-defined provider (registry contract). */
+  readonly id = 'default';
   readonly issuer: string;
   readonly clientId: string;
   readonly authorizationOrigin: string;
@@ -87,6 +99,7 @@ class OidcProvider implements IdentityProvider {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly responseModes: ResponseModes;
   readonly startupWarnings: readonly string[];
+  readonly hasDeviceFlow: boolean;
 
   readonly #as: oauth.AuthorizationServer;
   readonly #client: oauth.Client;
@@ -106,6 +119,8 @@ class OidcProvider implements IdentityProvider {
   readonly #refreshRequest: UpstreamCall;
   readonly #jwksRequest: UpstreamCall;
   readonly #parRequest: UpstreamCall;
+  readonly #deviceRequest: UpstreamCall;
+  readonly #deviceTokenRequest: UpstreamCall;
   /** Authorize parameters go to the pushed_authorization_request_endpoint first (RFC 9126). */
   readonly #pushes: boolean;
 
@@ -153,6 +168,64 @@ class OidcProvider implements IdentityProvider {
     // What the provider refuses in a push is the authorization request the app asked for.
     this.#parRequest = { name: 'pushed authorization request', timeoutMs, judgesRequest: true };
     this.#pushes = pushesAuthorizationRequests(as, config.par ?? 'auto');
+    this.hasDeviceFlow = offersDeviceFlow(as);
+    // The provider judges the scope and audience the app asked for, as with PAR.
+    this.#deviceRequest = { name: 'device authorization request', timeoutMs, judgesRequest: true };
+    this.#deviceTokenRequest = { name: 'device token request', timeoutMs };
+  }
+
+  startDeviceAuthorization(request: DeviceAuthorizationRequest): Promise<DeviceAuthorization> {
+    if (!this.hasDeviceFlow) return Promise.reject(deviceFlowUnsupported(this.issuer));
+    return requestDeviceAuthorization(this.#deviceEndpoint(this.#deviceRequest), request);
+  }
+
+  async pollDeviceToken(deviceCode: string): Promise<DevicePoll> {
+    if (!this.hasDeviceFlow) throw deviceFlowUnsupported(this.issuer);
+    const call = this.#deviceTokenRequest;
+    // Not retried here: the poller asks again at its next interval.
+    const answer = await roundTrip<{ poll: DevicePoll } | { json: oauth.TokenEndpointResponse }>({
+      call,
+      send: () =>
+        oauth.deviceCodeGrantRequest(
+          this.#as,
+          this.#client,
+          this.#clientAuth,
+          deviceCode,
+          this.#options,
+        ),
+      // oauth4webapi checks the ID token's claims as for the code exchange (iss, aud, azp,
+      // exp, iat, sub); a device sign-in has no nonce.
+      process: async (response) => {
+        try {
+          return {
+            json: await oauth.processDeviceCodeResponse(
+              await this.#asFor(response),
+              this.#client,
+              response,
+            ),
+          };
+        } catch (err) {
+          const poll = pollAnswer(err);
+          if (poll === undefined) throw err;
+          return { poll };
+        }
+      },
+    });
+    if ('poll' in answer) return answer.poll;
+    const { json } = answer;
+    if (json.token_type !== 'bearer')
+      throw invalidAnswer(call, `token_type ${json.token_type} is not Bearer`);
+    return { kind: 'tokens', tokens: tokenSet(json, await this.#verifyIdToken(json)) };
+  }
+
+  #deviceEndpoint(call: UpstreamCall): DeviceEndpoint {
+    return {
+      as: this.#as,
+      client: this.#client,
+      clientAuth: this.#clientAuth,
+      options: this.#options,
+      call,
+    };
   }
 
   async authorizationUrl(params: AuthorizeParams): Promise<URL> {

@@ -90,7 +90,37 @@ export interface RefreshRequest {
   audience?: string;
 }
 
+/** What a device authorization request asks for (RFC 8628 §3.1). */
+export interface DeviceAuthorizationRequest {
+  /** Space-joined, as sent. */
+  scope: string;
+  audience?: string;
+}
+
+/** The provider's device authorization answer (RFC 8628 §3.2), checked by oauth4webapi. */
+export interface DeviceAuthorization {
+  /** The provider's credential for polling: it never leaves the broker. */
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  /** Seconds. */
+  expires_in: number;
+  /** Seconds between polls; RFC 8628 §3.2's default of 5 where the provider says none. */
+  interval: number;
+}
+
+/** One poll of the token endpoint with a device code (RFC 8628 §3.4, §3.5). */
+export type DevicePoll =
+  | { kind: 'tokens'; tokens: TokenSet }
+  | { kind: 'pending' }
+  | { kind: 'slow_down' }
+  | { kind: 'denied'; error: string; description?: string }
+  | { kind: 'expired' };
+
 export interface IdentityProvider {
+  /** The provider's configured id (registry contract); the flag-defined one is "default". */
+  readonly id: string;
   /** The issuer identifier exactly as discovered. */
   readonly issuer: string;
   readonly clientId: string;
@@ -123,4 +153,15 @@ export interface IdentityProvider {
   refresh(request: RefreshRequest): Promise<TokenSet>;
   /** `domain` may be a bare host, an issuer URL or an authorize-endpoint URL. */
   matchesDomain(domain: string): boolean;
+
+  /** Discovery lists a device_authorization_endpoint (RFC 8628 §4). */
+  readonly hasDeviceFlow: boolean;
+  /** RFC 8628 §3.1; throws device_flow_unsupported where hasDeviceFlow is false. */
+  startDeviceAuthorization(request: DeviceAuthorizationRequest): Promise<DeviceAuthorization>;
+  /**
+   * One token request with the device code. The protocol's own answers
+   * (pending, slow_down, denied, expired) are results; tokens come with their
+   * ID token validated as in the code exchange, less the nonce (there is none).
+   */
+  pollDeviceToken(deviceCode: string): Promise<DevicePoll>;
 }

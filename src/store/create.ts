@@ -1,5 +1,7 @@
 /** Builds the configured flow store. The Redis store is loaded only when asked for. */
 import type { Logger } from '../logging.js';
+import { MemoryDeviceStore } from './device-memory.js';
+import type { DeviceStore } from './device-types.js';
 import { MemoryFlowStore } from './memory.js';
 import type { FlowStore } from './types.js';
 
@@ -32,6 +34,21 @@ export async function createFlowStore(options: CreateStoreOptions): Promise<Flow
     prefix: options.prefix,
     ...ttls,
     maxFlows: options.maxFlows,
+    logger: options.logger,
+  });
+}
+
+/** The device flow store (RFC 8628) beside the flow store, on the same backend. */
+export async function createDeviceStore(
+  options: Pick<CreateStoreOptions, 'url' | 'key' | 'prefix' | 'logger'>,
+): Promise<DeviceStore> {
+  if (options.url === 'memory') return new MemoryDeviceStore();
+  if (options.key === undefined) throw new TypeError('A Redis store needs its --store-key.');
+  const { connectRedisDeviceStore } = await import('./device-redis.js');
+  return connectRedisDeviceStore({
+    url: options.url,
+    key: options.key,
+    prefix: options.prefix,
     logger: options.logger,
   });
 }

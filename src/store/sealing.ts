@@ -18,7 +18,7 @@ const TAG_BYTES = 16;
 
 export interface Sealer {
   /** A stable, unguessable name for a secret value; `kind` keeps a code's name apart from a state's. */
-  index(kind: 'state' | 'code' | 'refresh', value: string): string;
+  index(kind: 'state' | 'code' | 'refresh' | 'device', value: string): string;
   seal(plain: string, where: string): string;
   /** Throws BrokerError internal when the value was tampered with, moved, or sealed under another key. */
   open(sealed: string, where: string): string;

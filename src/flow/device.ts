@@ -1,0 +1,405 @@
+/**
+ * The Device Authorization Grant (RFC 8628) for apps, independent of HTTP:
+ * POST /device/code starts a device sign-in at the provider and hands the app
+ * the user code and an opaque handle; POST /device/token waits, like
+ * /pkce/code, while the broker polls the provider.
+ *
+ * One poller per handle, whatever the number of requests and brokers: the
+ * poller lease in the store. The broker that starts a flow polls it; a broker
+ * asked for a flow whose poller is gone (stopped, crashed) takes the lease
+ * over. Polling stops when the flow has its outcome, expires, is cleared, or
+ * the broker stops. The provider's device_code stays in the store.
+ */
+import { BrokerError, isBrokerError, type HttpErrorCode } from '../errors.js';
+import type { DeviceStartRequest, PKCE } from '../protocol/models.js';
+import { randomToken } from '../protocol/pkce.js';
+import type { DevicePoll, IdentityProvider } from '../provider/types.js';
+import type { DeviceLookup, DeviceOutcome, DeviceStore } from '../store/device-types.js';
+import type { SeedPolicy } from './seed.js';
+import { tokenAnswer } from './token-answer.js';
+import { LiveWaits, WaitEnded } from './waits.js';
+
+/** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for this and all later polls. */
+export const SLOW_DOWN_STEP_MS = 5_000;
+
+/** Pure: the interval after a poll answered `authorization_pending` or `slow_down`. */
+export function nextPollInterval(
+  intervalMs: number,
+  answer: 'authorization_pending' | 'slow_down',
+): number {
+  return answer === 'slow_down' ? intervalMs + SLOW_DOWN_STEP_MS : intervalMs;
+}
+
+/** A record outlives its device code by this much, so a late ask hears 410, not 404. */
+const EXPIRED_MARGIN_MS = 5 * 60_000;
+/** A waiter's claim outlives its wait by this much at most (a crashed broker's frees itself). */
+const CLAIM_MARGIN_MS = 30_000;
+/** The poller lease covers one interval and the poll itself; renewed before every poll. */
+const POLL_LEASE_MARGIN_MS = 30_000;
+/** Faults that pass: the next interval asks again (RFC 8628 §3.5 on connection timeouts). */
+const TRANSIENT: ReadonlySet<string> = new Set([
+  'provider_timeout',
+  'provider_unavailable',
+  'store_unavailable',
+]);
+
+/** The poller's clock; real timers unless a test makes time pass itself. */
+export interface PollScheduler {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realScheduler: PollScheduler = {
+  now: Date.now,
+  // Unref'd: a pending poll never holds the process open by itself.
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface DeviceServiceOptions {
+  store: DeviceStore;
+  /** The provider for a new flow (no domain: the default); throws 400 for an unknown domain. */
+  pickProvider(domain?: string): IdentityProvider;
+  /** The provider a stored flow recorded. */
+  providerById(id: string): IdentityProvider | undefined;
+  policy: Pick<SeedPolicy, 'clientId' | 'redirectUri' | 'scope' | 'audience'>;
+  waitTimeoutMs: number;
+  scheduler?: PollScheduler;
+}
+
+/** The `device` of POST /device/code's answer. */
+export interface DeviceStart {
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  expires_in: number;
+  interval: number;
+  handle: string;
+}
+
+interface LocalPoller {
+  timer: unknown;
+  stopped: boolean;
+}
+
+export class DeviceService {
+  readonly #store: DeviceStore;
+  readonly #pick: DeviceServiceOptions['pickProvider'];
+  readonly #byId: DeviceServiceOptions['providerById'];
+  readonly #policy: DeviceServiceOptions['policy'];
+  readonly #waitTimeoutMs: number;
+  readonly #clock: PollScheduler;
+  readonly #waits = new LiveWaits();
+  readonly #pollers = new Map<string, LocalPoller>();
+  /** This broker's name on poller leases. */
+  readonly #owner = randomToken(16);
+
+  constructor(options: DeviceServiceOptions) {
+    this.#store = options.store;
+    this.#pick = options.pickProvider;
+    this.#byId = options.providerById;
+    this.#policy = options.policy;
+    this.#waitTimeoutMs = options.waitTimeoutMs;
+    this.#clock = options.scheduler ?? realScheduler;
+  }
+
+  /** Device flows this broker is polling right now. */
+  get polling(): number {
+    return this.#pollers.size;
+  }
+
+  /** POST /device/code */
+  async start(request: DeviceStartRequest): Promise<DeviceStart> {
+    if (this.#waits.stopped) throw shuttingDown();
+    const provider = this.#pick(request.domain === '' ? undefined : request.domain);
+    const audience = request.audience ?? this.#policy.audience;
+    const scope = request.scope ?? this.#policy.scope.join(' ');
+    // device_flow_unsupported (400) where the provider has no device endpoint.
+    const answer = await provider.startDeviceAuthorization({
+      scope,
+      ...(audience !== undefined && { audience }),
+    });
+    const handle = randomToken();
+    const lifeMs = answer.expires_in * 1000;
+    await this.#store.create(
+      {
+        handle,
+        provider: provider.id,
+        deviceCode: answer.device_code,
+        intervalMs: answer.interval * 1000,
+        expiresAt: this.#clock.now() + lifeMs,
+        ...(audience !== undefined && { audience }),
+      },
+      lifeMs + EXPIRED_MARGIN_MS,
+    );
+    await this.#ensurePoller(handle, answer.interval * 1000);
+    return {
+      user_code: answer.user_code,
+      verification_uri: answer.verification_uri,
+      ...(answer.verification_uri_complete !== undefined && {
+        verification_uri_complete: answer.verification_uri_complete,
+      }),
+      // Whole seconds on the wire; rounded the safe way (expire sooner, poll later).
+      expires_in: Math.floor(answer.expires_in),
+      interval: Math.ceil(answer.interval),
+      handle,
+    };
+  }
+
+  /**
+   * POST /device/token: the tokens, once the person finished, in the answer
+   * shape of POST /pkce/token. One waiter per handle; a wait that times out
+   * leaves the flow going, and asking again resumes it.
+   */
+  async waitForToken(handle: string, cancelled: AbortSignal): Promise<PKCE> {
+    if (this.#waits.stopped) throw shuttingDown();
+    const first = ended(await this.#store.get(handle));
+    const claim = await this.#store.claimWaiter(handle, this.#waitTimeoutMs + CLAIM_MARGIN_MS);
+    if (claim === undefined) {
+      ended(await this.#store.get(handle));
+      throw new BrokerError(
+        'flow_busy',
+        'Another request is already waiting for this device sign-in.',
+      );
+    }
+    try {
+      let lookup: DeviceLookup = first;
+      if (first.kind === 'live' && first.outcome === undefined) {
+        await this.#ensurePoller(handle, first.record.intervalMs);
+        lookup = await this.#wait(handle, first.record.expiresAt, cancelled);
+      }
+      return await this.#answer(handle, lookup);
+    } finally {
+      await this.#store.releaseWaiter(handle, claim).catch(() => undefined);
+    }
+  }
+
+  /** Part of POST /pkce/clear: every device flow ends, and this broker's polling with it. */
+  async clear(): Promise<void> {
+    for (const handle of [...this.#pollers.keys()]) this.#stopPoller(handle);
+    await this.#store.clear();
+  }
+
+  /** The broker is stopping: no more polls from here, waiting requests answer 503. */
+  stop(): void {
+    this.#waits.stop();
+    for (const handle of [...this.#pollers.keys()]) {
+      this.#stopPoller(handle);
+      void this.#store.releasePoller(handle, this.#owner).catch(() => undefined);
+    }
+  }
+
+  async #wait(handle: string, expiresAt: number, cancelled: AbortSignal): Promise<DeviceLookup> {
+    const untilExpiry = Math.max(0, expiresAt - this.#clock.now());
+    const expiresFirst = untilExpiry < this.#waitTimeoutMs;
+    try {
+      return await this.#waits.run(
+        expiresFirst ? untilExpiry : this.#waitTimeoutMs,
+        cancelled,
+        (signal) => this.#store.waitForOutcome(handle, signal),
+      );
+    } catch (error) {
+      if (!(error instanceof WaitEnded)) throw asBrokerError(error);
+      switch (error.why) {
+        case 'stopping':
+          throw shuttingDown(error);
+        case 'cancelled':
+          // The device flow goes on: the app may ask again.
+          throw new BrokerError(
+            'flow_cleared',
+            'The request went away; the device sign-in goes on.',
+          );
+        case 'timeout':
+          if (expiresFirst) {
+            await this.#store.complete(handle, { kind: 'expired' });
+            return this.#store.get(handle);
+          }
+          throw new BrokerError(
+            'wait_timeout',
+            'The device sign-in is not finished yet; ask again with the same handle to keep waiting.',
+          );
+      }
+    }
+  }
+
+  async #answer(handle: string, lookup: DeviceLookup): Promise<PKCE> {
+    const live = ended(lookup);
+    if (live.kind !== 'live' || live.outcome === undefined) {
+      throw new BrokerError('internal', 'A device sign-in ended without an outcome.');
+    }
+    const { record, outcome } = live;
+    if (outcome.kind === 'expired') throw expiredToken();
+    // Delivered once: the handle means nothing afterwards.
+    await this.#store.remove(handle);
+    switch (outcome.kind) {
+      case 'denied':
+        throw new BrokerError(
+          'access_denied',
+          outcome.description ?? 'The person declined the device sign-in.',
+          { oauthError: outcome.error },
+        );
+      case 'failed':
+        throw new BrokerError(outcome.code, outcome.message, {
+          ...(outcome.oauthError !== undefined && { oauthError: outcome.oauthError }),
+        });
+      case 'tokens': {
+        const provider = this.#byId(record.provider);
+        if (!provider) throw providerGone(record.provider);
+        return tokenAnswer(
+          provider,
+          this.#policy as SeedPolicy,
+          'urn:ietf:params:oauth:grant-type:device_code',
+          outcome.tokens,
+          { redirectUri: this.#policy.redirectUri, audience: record.audience },
+        );
+      }
+    }
+  }
+
+  /** Starts polling here unless this broker polls already or another holds the lease. */
+  async #ensurePoller(handle: string, intervalMs: number): Promise<void> {
+    if (this.#pollers.has(handle) || this.#waits.stopped) return;
+    const poller: LocalPoller = { timer: undefined, stopped: false };
+    this.#pollers.set(handle, poller);
+    let held = false;
+    try {
+      held = await this.#store.holdPoller(handle, this.#owner, intervalMs + POLL_LEASE_MARGIN_MS);
+    } finally {
+      if (!held) this.#pollers.delete(handle);
+    }
+    if (held) this.#schedule(handle, poller, intervalMs);
+  }
+
+  #schedule(handle: string, poller: LocalPoller, ms: number): void {
+    if (poller.stopped) return;
+    poller.timer = this.#clock.setTimeout(() => void this.#poll(handle, poller), ms);
+  }
+
+  #stopPoller(handle: string): void {
+    const poller = this.#pollers.get(handle);
+    if (!poller) return;
+    poller.stopped = true;
+    this.#clock.clearTimeout(poller.timer);
+    this.#pollers.delete(handle);
+  }
+
+  /** One poll; schedules the next, or ends the flow. Never throws (it runs on a timer). */
+  async #poll(handle: string, poller: LocalPoller): Promise<void> {
+    if (poller.stopped) return;
+    let intervalMs: number | undefined;
+    try {
+      const lookup = await this.#store.get(handle);
+      if (lookup.kind !== 'live' || lookup.outcome !== undefined || poller.stopped) {
+        return this.#stopPoller(handle);
+      }
+      const { record } = lookup;
+      intervalMs = record.intervalMs;
+      if (this.#clock.now() >= record.expiresAt) {
+        await this.#store.complete(handle, { kind: 'expired' });
+        return this.#stopPoller(handle);
+      }
+      const lease = record.intervalMs + POLL_LEASE_MARGIN_MS;
+      if (!(await this.#store.holdPoller(handle, this.#owner, lease)) || poller.stopped) {
+        return this.#stopPoller(handle);
+      }
+      const provider = this.#byId(record.provider);
+      if (!provider) {
+        await this.#store.complete(handle, failed(providerGone(record.provider)));
+        return this.#stopPoller(handle);
+      }
+      const poll = await provider.pollDeviceToken(record.deviceCode);
+      if (poller.stopped) return;
+      const outcome = outcomeOf(poll);
+      if (outcome === undefined) {
+        if (poll.kind === 'slow_down') {
+          intervalMs = nextPollInterval(record.intervalMs, 'slow_down');
+          await this.#store.setInterval(handle, intervalMs);
+        }
+        return this.#schedule(handle, poller, intervalMs);
+      }
+      await this.#store.complete(handle, outcome);
+      this.#stopPoller(handle);
+    } catch (error) {
+      const broker = asBrokerError(error);
+      if (intervalMs !== undefined && TRANSIENT.has(broker.code)) {
+        return this.#schedule(handle, poller, intervalMs);
+      }
+      this.#stopPoller(handle);
+      await this.#store.complete(handle, failed(broker)).catch(() => undefined);
+    }
+  }
+}
+
+/** The protocol's answers that end a flow; undefined for those that keep polling. */
+function outcomeOf(poll: DevicePoll): DeviceOutcome | undefined {
+  switch (poll.kind) {
+    case 'pending':
+    case 'slow_down':
+      return undefined;
+    case 'tokens':
+      return { kind: 'tokens', tokens: poll.tokens };
+    case 'expired':
+      return { kind: 'expired' };
+    case 'denied':
+      return {
+        kind: 'denied',
+        error: poll.error,
+        ...(poll.description !== undefined && { description: poll.description }),
+      };
+  }
+}
+
+/** Throws for a lookup that says the flow is not there to wait on. */
+function ended(lookup: DeviceLookup): DeviceLookup {
+  if (lookup.kind === 'gone') {
+    throw new BrokerError(
+      'not_found',
+      'No device sign-in with this handle (unknown, expired or already delivered).',
+    );
+  }
+  if (lookup.kind === 'cleared') {
+    throw new BrokerError('flow_cleared', 'The device sign-in was cleared before it completed.');
+  }
+  return lookup;
+}
+
+function failed(error: BrokerError): DeviceOutcome {
+  const code: HttpErrorCode =
+    error.code === 'startup_failed' || error.code === 'config_invalid' ? 'internal' : error.code;
+  return {
+    kind: 'failed',
+    code,
+    message: error.expose ? error.message : 'The device sign-in failed.',
+    ...(error.oauthError !== undefined && { oauthError: error.oauthError }),
+  };
+}
+
+function asBrokerError(error: unknown): BrokerError {
+  return isBrokerError(error)
+    ? error
+    : new BrokerError('internal', 'The device sign-in failed.', { cause: error });
+}
+
+function expiredToken(): BrokerError {
+  return new BrokerError(
+    'expired_token',
+    'The device code expired before the sign-in was finished; start a new one.',
+    { oauthError: 'expired_token' },
+  );
+}
+
+function providerGone(id: string): BrokerError {
+  return new BrokerError(
+    'provider_unavailable',
+    `The identity provider "${id}" this device sign-in began with is no longer configured.`,
+  );
+}
+
+function shuttingDown(cause?: unknown): BrokerError {
+  return new BrokerError(
+    'shutting_down',
+    'The broker is stopping; ask again with the same handle to resume the device sign-in.',
+    { cause, retryAfter: 1 },
+  );
+}

@@ -1,0 +1,230 @@
+/**
+ * One poller per device flow, whatever the number of requests and brokers:
+ * a second waiter is refused while the provider sees one poll per interval;
+ * POST /pkce/clear ends the flow and its polling; with Redis, POST
+ * /device/token on broker B answers with what broker A polled. Time is a
+ * ManualClock: polls happen when the test fires the poller's timer.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { startBroker, type RunningBroker } from '../src/broker.js';
+import { loadConfig, type BrokerConfig } from '../src/config/load.js';
+import { scriptedDeviceLogin } from '../src/devprovider/login.js';
+import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
+import { createLogger } from '../src/logging.js';
+import type { PKCE } from '../src/protocol/models.js';
+import { discoverProvider } from '../src/provider/oidc.js';
+import type { IdentityProvider } from '../src/provider/types.js';
+import { ManualClock } from './support/manual-clock.js';
+import { redisSkip, startRedis, type RedisServer } from './support/redis.js';
+import { postJson } from './support/stack.js';
+
+interface Device {
+  user_code: string;
+  verification_uri: string;
+  interval: number;
+  handle: string;
+}
+
+async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
+  return (await response.json()) as T;
+}
+
+/** The dev provider, and a provider client that counts the device token polls it sends. */
+async function countedProvider(): Promise<{
+  devProvider: DevProvider;
+  provider: IdentityProvider;
+  polls: () => number;
+}> {
+  const devProvider = await startDevProvider({ deviceInterval: 2 });
+  let polls = 0;
+  const countingFetch: typeof fetch = async (input, init) => {
+    const body = init?.body;
+    if (typeof body === 'string' || body instanceof URLSearchParams) {
+      if (new URLSearchParams(String(body)).get('grant_type')?.endsWith(':device_code')) polls += 1;
+    }
+    return fetch(input, init);
+  };
+  const provider = await discoverProvider({
+    issuer: devProvider.issuer,
+    clientId: devProvider.clientId,
+    fetch: countingFetch,
+    par: 'never',
+  });
+  return { devProvider, provider, polls: () => polls };
+}
+
+function configFor(devProvider: DevProvider, extra: Partial<BrokerConfig> = {}): BrokerConfig {
+  return {
+    ...loadConfig({ argv: ['--port', '0'], env: {}, readFile: () => undefined }).config,
+    issuer: devProvider.issuer,
+    clientId: devProvider.clientId,
+    ...extra,
+  };
+}
+
+async function startDevice(broker: RunningBroker): Promise<Device> {
+  const response = await fetch(`${broker.url}/device/code`, { method: 'POST' });
+  assert.equal(response.status, 200);
+  return (await json<{ device: Device }>(response)).device;
+}
+
+const deviceToken = (broker: RunningBroker, handle: string) =>
+  fetch(`${broker.url}/device/token`, postJson({ handle }));
+
+/** Two waiters on one handle: the one answered first (refused at once), and the other, still waiting. */
+async function oneRefused(
+  x: Promise<Response>,
+  y: Promise<Response>,
+): Promise<[Response, Promise<Response>]> {
+  const first = await Promise.race([
+    x.then((response) => ({ response, other: y })),
+    y.then((response) => ({ response, other: x })),
+  ]);
+  return [first.response, first.other];
+}
+
+describe('one poller per device flow (memory store)', () => {
+  let devProvider: DevProvider;
+  let provider: IdentityProvider;
+  let polls: () => number;
+  let clock: ManualClock;
+  let broker: RunningBroker;
+  before(async () => {
+    ({ devProvider, provider, polls } = await countedProvider());
+    clock = new ManualClock();
+    broker = await startBroker({
+      config: configFor(devProvider),
+      provider,
+      logger: createLogger({ level: 'silent' }),
+      deviceScheduler: clock,
+    });
+    devProvider.setRedirectUris([broker.redirectUri]);
+  });
+  after(async () => {
+    await broker.close();
+    await devProvider.close();
+  });
+
+  it('refuses a second waiter with 409 while the provider sees one poll per interval', async () => {
+    const device = await startDevice(broker);
+    const [refused, waiting] = await oneRefused(
+      deviceToken(broker, device.handle),
+      deviceToken(broker, device.handle),
+    );
+    assert.equal(refused.status, 409);
+    assert.equal((await json(refused))['code'], 'flow_busy');
+
+    for (let round = 1; round <= 3; round++) {
+      assert.equal(await clock.fire(), 2_000, 'the provider’s own interval');
+      await clock.next();
+      assert.equal(polls(), round);
+      assert.equal(clock.pending, 1, 'one poller');
+    }
+    // A third ask while one waits: refused too, and no new poller.
+    const third = await deviceToken(broker, device.handle);
+    assert.equal(third.status, 409);
+    assert.equal(clock.pending, 1);
+
+    assert.equal(await scriptedDeviceLogin(device.verification_uri, device.user_code), 'signed-in');
+    await clock.fire();
+    const response = await waiting;
+    assert.equal(response.status, 200);
+    assert.equal((await json<PKCE>(response)).auth0?.user?.user_id, devProvider.user.sub);
+    assert.equal(polls(), 4);
+    assert.equal(clock.pending, 0, 'polling stopped with the outcome');
+  });
+
+  it('POST /pkce/clear ends the flow: the waiter gets 409, polling stops, a later ask is 409', async () => {
+    const device = await startDevice(broker);
+    const waiting = deviceToken(broker, device.handle);
+    await clock.fire();
+    await clock.next();
+    const before = polls();
+    assert.equal(before > 0, true);
+
+    const cleared = await fetch(`${broker.url}/pkce/clear`, postJson({}));
+    assert.equal(cleared.status, 204);
+    const response = await waiting;
+    assert.equal(response.status, 409);
+    assert.equal((await json(response))['code'], 'flow_cleared');
+    assert.equal(clock.pending, 0, 'no poll is scheduled');
+    assert.equal(broker.device.polling, 0);
+    const later = await deviceToken(broker, device.handle);
+    assert.equal(later.status, 409);
+    assert.equal(polls(), before);
+  });
+});
+
+describe('device flows across brokers sharing Redis', { skip: redisSkip }, () => {
+  let redis: RedisServer;
+  let devProvider: DevProvider;
+  let provider: IdentityProvider;
+  let polls: () => number;
+  const clocks = { a: new ManualClock(), b: new ManualClock() };
+  let a: RunningBroker;
+  let b: RunningBroker;
+  before(async () => {
+    redis = await startRedis();
+    ({ devProvider, provider, polls } = await countedProvider());
+    const config = configFor(devProvider, {
+      store: redis.url,
+      storeKey: randomBytes(32).toString('hex'),
+      storePrefix: 'device-test:',
+    });
+    const logger = createLogger({ level: 'silent' });
+    a = await startBroker({ config, provider, logger, deviceScheduler: clocks.a });
+    b = await startBroker({ config, provider, logger, deviceScheduler: clocks.b });
+    devProvider.setRedirectUris([a.redirectUri, b.redirectUri]);
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await devProvider?.close();
+    await redis?.stop();
+  });
+
+  it('POST /device/token on broker B answers with the tokens broker A polled', async () => {
+    const device = await startDevice(a);
+    await clocks.a.next();
+    const waiting = deviceToken(b, device.handle);
+    assert.equal(await scriptedDeviceLogin(device.verification_uri, device.user_code), 'signed-in');
+    await clocks.a.fire();
+    const response = await waiting;
+    assert.equal(response.status, 200);
+    const body = await json<PKCE>(response);
+    assert.equal(body.auth0?.user?.user_id, devProvider.user.sub);
+    assert.equal(polls(), 1);
+    // B found A's poller lease and never polled itself.
+    assert.equal(clocks.b.delays.length, 0);
+  });
+
+  it('refuses a second waiter on another broker, and the provider sees one poller', async () => {
+    const device = await startDevice(a);
+    const before = polls();
+    const [refused, waiting] = await oneRefused(
+      deviceToken(a, device.handle),
+      deviceToken(b, device.handle),
+    );
+    assert.equal(refused.status, 409);
+    assert.equal((await json(refused))['code'], 'flow_busy');
+    await clocks.a.fire();
+    await clocks.a.next();
+    assert.equal(polls(), before + 1);
+    assert.equal(clocks.b.pending, 0);
+    assert.equal(await scriptedDeviceLogin(device.verification_uri, device.user_code), 'signed-in');
+    await clocks.a.fire();
+    assert.equal((await waiting).status, 200);
+    assert.equal(polls(), before + 2);
+    assert.equal(clocks.b.delays.length, 0);
+  });
+
+  it('a device flow cleared on A is cleared on B', async () => {
+    const device = await startDevice(a);
+    const cleared = await fetch(`${b.url}/pkce/clear`, postJson({}));
+    assert.equal(cleared.status, 204);
+    const response = await deviceToken(a, device.handle);
+    assert.equal(response.status, 409);
+  });
+});
