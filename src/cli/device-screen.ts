@@ -96,7 +96,8 @@ export async function showDeviceScreen(
   now: () => number = Date.now,
 ): Promise<{ stop(): void }> {
   const tty = stream.isTTY === true;
-  const width = tty ? stream.columns : 80;
+  // A pseudo-terminal without a size says 0 columns.
+  const width = tty && stream.columns > 0 ? stream.columns : 80;
   const expiresAt = now() + device.expires_in * 1000;
   const qr =
     device.verification_uri_complete === undefined
