@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { scriptedRedirect } from '../src/devprovider/login.js';
+import { startDevProvider } from '../src/devprovider/provider.js';
 import { startCli, type CliProcess } from './support/cli.js';
 import { startStack, type Stack } from './support/stack.js';
 
@@ -20,6 +21,22 @@ const PROMPT = /Paste the address your browser ended on \(or the code\): /;
 async function shownUrl(login: CliProcess): Promise<URL> {
   const [, href] = await login.waitFor('stdout', /and sign in:\r?\n {2}(http\S+)\r?\n/);
   return new URL(href!);
+}
+
+/** The lines of login's "Signing in …" announcements, as a person sees them (redraws and escapes applied). */
+function announced(login: CliProcess): string[] {
+  return login
+    .stdout()
+    .split('\n')
+    .map(
+      (line) =>
+        line
+          .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+          .split('\r')
+          .filter(Boolean)
+          .pop() ?? '',
+    )
+    .filter((line) => line.startsWith('Signing in'));
 }
 
 /** Resolves once login asks again after its first refusal. */
@@ -116,10 +133,7 @@ describe('pkce-broker login in a terminal with no browser', () => {
       const url = await shownUrl(login);
       await login.waitFor('stdout', PROMPT);
       // One line, naming the reason; this broker has no device endpoints, so it is the paste.
-      const lines = login
-        .stdout()
-        .split(/\r?\n/)
-        .filter((line) => line.startsWith('Signing in'));
+      const lines = announced(login);
       assert.deepEqual(lines, [
         'Signing in by pasting the address back: this is an SSH session with no display (no DISPLAY, WAYLAND_DISPLAY or $BROWSER), and the provider has no device flow.',
       ]);
@@ -130,6 +144,44 @@ describe('pkce-broker login in a terminal with no browser', () => {
       assert.match(stdout, /Signed in as Demo User/);
     } finally {
       login.child.kill();
+    }
+  });
+});
+
+describe('pkce-broker login with a broker of its own whose opener fails', () => {
+  it('falls back from the browser, says why in one line, and the paste signs in', async () => {
+    const provider = await startDevProvider({});
+    const login = startCli(
+      [
+        'login',
+        '--issuer',
+        provider.issuer,
+        '--client-id',
+        provider.clientId,
+        '--port',
+        '0',
+        '--par',
+        'never',
+        '--open',
+        '/nonexistent/browser',
+      ],
+      { pty: true, env: { DISPLAY: ':0' } },
+    );
+    try {
+      const url = await shownUrl(login);
+      await login.waitFor('stdout', PROMPT);
+      const lines = announced(login);
+      assert.deepEqual(lines, [
+        'Signing in by pasting the address back: the browser could not be opened (spawn /nonexistent/browser ENOENT), and the provider has no device flow.',
+      ]);
+      provider.setRedirectUris([url.searchParams.get('redirect_uri')!]);
+      login.write(`${(await scriptedRedirect(url)).href}\r`);
+      const { code, stdout } = await login.exited;
+      assert.equal(code, 0, stdout);
+      assert.match(stdout, /Signed in as Demo User/);
+    } finally {
+      login.child.kill();
+      await provider.close();
     }
   });
 });
