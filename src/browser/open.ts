@@ -70,6 +70,8 @@ export interface OpenerOptions {
    * purpose: the logger scrubs state and nonce, and a person needs them to sign in.
    */
   announce?: (href: string) => void;
+  /** Told when no browser could be started (the URL was announced instead): `login` then falls back. */
+  onFailed?: (reason: string) => void;
 }
 
 function announceOnStderr(href: string): void {
@@ -107,11 +109,63 @@ export function createBrowserOpener(
         await runDetached(splitCommand(mode), href);
       }
     } catch (error) {
-      log.warn(
-        { reason: (error as Error).message },
-        'Could not open a browser; the URL is shown for opening by hand.',
-      );
+      const reason = (error as Error).message;
+      log.warn({ reason }, 'Could not open a browser; the URL is shown for opening by hand.');
       announce(href);
+      options.onFailed?.(reason);
     }
+  };
+}
+
+/** What decides whether a browser can be opened here: the environment, never a probe. */
+export interface BrowserSurroundings {
+  env: NodeJS.ProcessEnv;
+  platform: NodeJS.Platform;
+  /** The text of /proc/version on Linux (WSL says "Microsoft" there), when readable. */
+  procVersion?: string;
+  mode: OpenMode;
+}
+
+export type BrowserAvailability =
+  | {
+      canOpen: true;
+      /** An SSH session: the browser may open on a screen the person is not looking at. */
+      remote: boolean;
+      /** Under WSL, `open` starts the Windows default browser (through powershell.exe). */
+      wsl: boolean;
+    }
+  | { canOpen: false; reason: string };
+
+export function isWsl(
+  surroundings: Pick<BrowserSurroundings, 'env' | 'platform' | 'procVersion'>,
+): boolean {
+  if (surroundings.platform !== 'linux') return false;
+  return (
+    Boolean(surroundings.env.WSL_DISTRO_NAME) || /microsoft/i.test(surroundings.procVersion ?? '')
+  );
+}
+
+/**
+ * Whether the opener above can show the sign-in page to the person at this
+ * terminal. Pure. An explicit command (--open CMD, $BROWSER) is trusted: the
+ * person chose it. An SSH session on a Unix without a display server is the
+ * classic remote shell where xdg-open fails; macOS and Windows over SSH open
+ * a browser on the far screen, so they count as remote (login then falls
+ * back when no browser comes back in time).
+ */
+export function browserAvailability(surroundings: BrowserSurroundings): BrowserAvailability {
+  const { env, platform, mode } = surroundings;
+  const remote = Boolean(env.SSH_CONNECTION) || Boolean(env.SSH_TTY);
+  if (mode === 'never') return { canOpen: false, reason: '--open is never' };
+  if (mode !== 'auto' || Boolean(env.BROWSER)) return { canOpen: true, remote, wsl: false };
+  if (isWsl(surroundings)) return { canOpen: true, remote, wsl: true };
+  if (platform === 'darwin' || platform === 'win32') return { canOpen: true, remote, wsl: false };
+  // Without SSH a missing display may still open something (a text browser, a desktop's own
+  // launcher): the opener's failure says so, and login falls back then.
+  if (!remote || Boolean(env.DISPLAY) || Boolean(env.WAYLAND_DISPLAY))
+    return { canOpen: true, remote, wsl: false };
+  return {
+    canOpen: false,
+    reason: 'this is an SSH session with no display (no DISPLAY, WAYLAND_DISPLAY or $BROWSER)',
   };
 }

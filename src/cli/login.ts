@@ -3,6 +3,7 @@
  * own HTTP API — against a running broker (--broker) or one started here from
  * the same options as `serve`.
  */
+import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createBrowserOpener } from '../browser/open.js';
 import { startBroker, type RunningBroker } from '../broker.js';
@@ -11,10 +12,22 @@ import type { OptionSpec } from '../config/options.js';
 import { BrokerError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import type { CommandModule } from './commands.js';
-import { AuthorizeUrlInbox, signIn, type AuthorizeUrlSource } from './sign-in.js';
+import type { PKCE } from '../protocol/models.js';
+import { choosePath, type PathChoice, type PathInputs } from './choose-path.js';
+import { startDeviceSignIn, waitForDeviceToken } from './device-client.js';
+import { showDeviceScreen } from './device-screen.js';
+import { collectPaste, deliverToCallback, terminalQuestions } from './paste.js';
+import {
+  AuthorizeUrlInbox,
+  BrokerClient,
+  signIn,
+  type AuthorizeUrlSource,
+  type SignInOptions,
+} from './sign-in.js';
 import { formatSummary } from './summary.js';
 
 export const DEFAULT_BROKER = 'http://localhost:1000';
+export const DEFAULT_GRACE_SEC = 20;
 
 export const LOGIN_OPTIONS: readonly OptionSpec[] = [
   {
@@ -29,6 +42,26 @@ export const LOGIN_OPTIONS: readonly OptionSpec[] = [
     flag: 'json',
     kind: 'boolean',
     description: 'Print the PKCE token answer as JSON (tokens in full) instead of the summary.',
+  },
+  {
+    flag: 'device',
+    kind: 'boolean',
+    description:
+      'Sign in with a device code: open a URL on any device (a phone: scan the QR code) and enter the code shown.',
+  },
+  {
+    flag: 'no-browser',
+    kind: 'boolean',
+    description:
+      'Open the sign-in URL in a browser anywhere and paste back the address it ended on.',
+  },
+  {
+    flag: 'browser-grace',
+    kind: 'integer',
+    meta: 'SECONDS',
+    defaultText: String(DEFAULT_GRACE_SEC),
+    description:
+      'Over SSH, how long to wait for the browser before falling back to a device code or pasting.',
   },
   {
     flag: 'output',
@@ -86,11 +119,18 @@ function isTrue(value: unknown): boolean {
   return value === true || (typeof value === 'string' && /^(1|true|yes)$/i.test(value));
 }
 
-const HELP = `Usage: pkce-broker login [--broker URL | --issuer URL --client-id ID] [--json] [--output FILE]
+const HELP = `Usage: pkce-broker login [--broker URL | --issuer URL --client-id ID] [--device | --no-browser] [--json] [--output FILE]
 
 Signs you in from the terminal: gets a challenge from the broker, shows the
 sign-in URL (the broker opens your browser), waits while you sign in, exchanges
 the code and prints a summary with the tokens shortened.
+
+Where no browser can be opened here (an SSH session without a display,
+--open never, the opener failing, or over SSH no browser back within
+--browser-grace seconds), login shows a device code to enter on any other
+device (a phone scans its QR code) when the provider has a device flow, and
+otherwise asks you to open the URL anywhere and paste back the address the
+browser ended on. --device and --no-browser choose those ways yourself.
 
   pkce-broker login                                  # through the broker at ${DEFAULT_BROKER}
   pkce-broker login --broker http://127.0.0.1:3000 --json > tokens.json
@@ -105,10 +145,46 @@ Options:
 
 export const command: CommandModule = { help: HELP, options: LOGIN_OPTIONS, run: login };
 
+/** Ends a browser attempt so that login takes another path. */
+class FallBack extends Error {
+  constructor(readonly failure: NonNullable<PathInputs['browserFailed']>) {
+    super('falling back from the browser');
+  }
+}
+
+function procVersion(): string | undefined {
+  try {
+    return readFileSync('/proc/version', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The broker login talks to, and how the URL of a flow reaches login. */
+interface Session {
+  broker: string;
+  appId?: string;
+  authorizeUrl?: AuthorizeUrlSource;
+  /** Whether a broker of login's own opens a browser for the next flow (paste and device do not). */
+  setOpening(opening: boolean): void;
+}
+
 async function login({ config, extra, sources }: LoadedConfig): Promise<number> {
   const brokerOption = typeof extra.broker === 'string' ? extra.broker : undefined;
   const output = typeof extra.output === 'string' && extra.output !== '' ? extra.output : undefined;
   const asJson = isTrue(extra.json);
+  const force = isTrue(extra.device) ? 'device' : isTrue(extra.noBrowser) ? 'paste' : undefined;
+  const graceSec =
+    extra.browserGrace === undefined ? DEFAULT_GRACE_SEC : Number(extra.browserGrace);
+  if (isTrue(extra.device) && isTrue(extra.noBrowser)) {
+    throw new BrokerError('config_invalid', 'Give either --device or --no-browser, not both.');
+  }
+  if (!Number.isInteger(graceSec) || graceSec < 1) {
+    throw new BrokerError(
+      'config_invalid',
+      '--browser-grace must be a whole number of seconds ≥ 1.',
+    );
+  }
   if (brokerOption !== undefined && config.issuer !== undefined) {
     throw new BrokerError(
       'config_invalid',
@@ -127,9 +203,14 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
   process.on('SIGINT', onSigint);
   const spinner = spinnerOn(process.stderr);
   let own: RunningBroker | undefined;
+  // A browser attempt ends early (opener failed, no callback in time) by aborting this one.
+  let attempt = new AbortController();
   try {
-    let broker = brokerOption ?? DEFAULT_BROKER;
-    let authorizeUrl: AuthorizeUrlSource | undefined;
+    const session: Session = {
+      broker: brokerOption ?? DEFAULT_BROKER,
+      ...(config.appIds[0] !== undefined && { appId: config.appIds[0] }),
+      setOpening: () => undefined,
+    };
     if (config.issuer !== undefined) {
       requireProvider(config);
       // Logs go to stderr, quiet unless asked: stdout is for the summary or the JSON answer.
@@ -138,42 +219,59 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
         destination: process.stderr,
       });
       // login shows the URL itself, so the browser opener only opens.
-      const openBrowser = createBrowserOpener(config.open, logger, { announce: () => undefined });
+      const openBrowser = createBrowserOpener(config.open, logger, {
+        announce: () => undefined,
+        onFailed: (reason) => attempt.abort(new FallBack({ kind: 'opener_failed', reason })),
+      });
       const inbox = new AuthorizeUrlInbox();
+      let opening = true;
       own = await startBroker({
         config,
         logger,
         openAuthorizeUrl: (url, flow) => {
           inbox.deliver(url, flow.state);
-          return openBrowser(url);
+          return opening ? openBrowser(url) : undefined;
         },
         appName: 'the terminal',
       });
-      broker = own.url;
-      authorizeUrl = inbox.next;
+      session.broker = own.url;
+      session.authorizeUrl = inbox.next;
+      session.setOpening = (value) => {
+        opening = value;
+      };
     }
+
+    const inputs: PathInputs = {
+      env: process.env,
+      platform: process.platform,
+      mode: config.open,
+      ...(force !== undefined && { force }),
+    };
+    const procText = process.platform === 'linux' ? procVersion() : undefined;
+    if (procText !== undefined) inputs.procVersion = procText;
+    let choice = choosePath(inputs);
     const started = performance.now();
-    const answer = await signIn({
-      broker,
-      ...(config.appIds[0] !== undefined && { appId: config.appIds[0] }),
-      ...(authorizeUrl !== undefined && { authorizeUrl }),
-      signal: cancel.signal,
-      onAuthorizeUrl(url) {
-        process.stderr.write(
-          `Sign in with your browser; if it does not open by itself, open:\n  ${url.href}\n\n`,
-        );
-        spinner.start(WAITING);
-      },
-    });
-    spinner.stop();
-    const text = `${JSON.stringify(answer, null, 2)}\n`;
-    if (output !== undefined) await writePrivateFile(output, text);
-    if (asJson) process.stdout.write(text);
-    else {
-      process.stdout.write(formatSummary(answer, { elapsedMs: performance.now() - started }));
-      if (output !== undefined)
-        process.stdout.write(`  ${'saved to'.padEnd(14)} ${output} (mode 0600, tokens in full)\n`);
+    let answer: PKCE | undefined;
+    if (choice.path === 'browser') {
+      if (choice.reason !== 'Signing in with your browser.')
+        process.stderr.write(`${choice.reason}\n`);
+      try {
+        answer = await browserSignIn(session, choice, graceSec, spinner, cancel.signal, attempt);
+      } catch (error) {
+        spinner.stop();
+        const reason: unknown = attempt.signal.reason;
+        if (cancel.signal.aborted || !(reason instanceof FallBack)) throw error;
+        attempt = new AbortController();
+        inputs.browserFailed = reason.failure;
+        choice = choosePath(inputs);
+      }
     }
+    if (answer === undefined) {
+      session.setOpening(false);
+      answer = await remoteSignIn(session, choice, inputs, cancel, spinner);
+    }
+    spinner.stop();
+    await afterSignIn(answer, { asJson, output, elapsedMs: performance.now() - started });
     return 0;
   } catch (error) {
     spinner.stop();
@@ -187,5 +285,140 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
   } finally {
     process.off('SIGINT', onSigint);
     await own?.close();
+  }
+}
+
+/** Everything that follows a successful sign-in, whichever way it went. */
+async function afterSignIn(
+  answer: PKCE,
+  options: { asJson: boolean; output: string | undefined; elapsedMs: number },
+): Promise<void> {
+  const { output } = options;
+  const text = `${JSON.stringify(answer, null, 2)}\n`;
+  if (output !== undefined) await writePrivateFile(output, text);
+  if (options.asJson) process.stdout.write(text);
+  else {
+    process.stdout.write(formatSummary(answer, { elapsedMs: options.elapsedMs }));
+    if (output !== undefined)
+      process.stdout.write(`  ${'saved to'.padEnd(14)} ${output} (mode 0600, tokens in full)\n`);
+  }
+}
+
+function signInOptions(
+  session: Session,
+  signal: AbortSignal,
+): Omit<SignInOptions, 'onAuthorizeUrl'> {
+  return {
+    broker: session.broker,
+    ...(session.appId !== undefined && { appId: session.appId }),
+    ...(session.authorizeUrl !== undefined && { authorizeUrl: session.authorizeUrl }),
+    signal,
+  };
+}
+
+/** The browser on this machine; over SSH, given up after the grace period without a callback. */
+async function browserSignIn(
+  session: Session,
+  choice: PathChoice,
+  graceSec: number,
+  spinner: Spinner,
+  cancelled: AbortSignal,
+  attempt: AbortController,
+): Promise<PKCE> {
+  let grace: NodeJS.Timeout | undefined;
+  try {
+    return await signIn({
+      ...signInOptions(session, AbortSignal.any([cancelled, attempt.signal])),
+      onAuthorizeUrl(url) {
+        process.stderr.write(
+          `Sign in with your browser; if it does not open by itself, open:\n  ${url.href}\n\n`,
+        );
+        spinner.start(WAITING);
+        if (choice.watchForNoCallback === true) {
+          grace = setTimeout(
+            () => attempt.abort(new FallBack({ kind: 'no_callback', graceSec })),
+            graceSec * 1000,
+          );
+        }
+      },
+    });
+  } finally {
+    clearTimeout(grace);
+  }
+}
+
+/** The device code where the provider has one, else paste-the-redirect; says which in one line. */
+async function remoteSignIn(
+  session: Session,
+  first: PathChoice,
+  inputs: PathInputs,
+  cancel: AbortController,
+  spinner: Spinner,
+): Promise<PKCE> {
+  const { signal } = cancel;
+  let choice = first;
+  const client = new BrokerClient(session.broker, session.appId);
+  if (choice.path === 'device') {
+    const device = await startDeviceSignIn(client, {}, signal);
+    if (device !== undefined) {
+      process.stderr.write(`${choice.reason}\n`);
+      const screen = await showDeviceScreen(device, process.stderr);
+      try {
+        return await waitForDeviceToken(client, device.handle, signal);
+      } finally {
+        screen.stop();
+      }
+    }
+    if (inputs.force === 'device') {
+      throw new BrokerError(
+        'invalid_request',
+        'The identity provider has no device flow (its discovery lists no device_authorization_endpoint); sign in with --no-browser instead.',
+      );
+    }
+    choice = choosePath({ ...inputs, deviceUnsupported: true });
+  }
+  process.stderr.write(`${choice.reason}\n`);
+  return pasteSignIn(session, cancel, spinner);
+}
+
+const PASTE_HELP = `When you have signed in, that browser goes to the broker's address on 127.0.0.1,
+which does not load on another machine. Copy that address from its address bar
+and paste it here (or just code=…&state=…).
+`;
+
+async function pasteSignIn(
+  session: Session,
+  cancel: AbortController,
+  spinner: Spinner,
+): Promise<PKCE> {
+  // Ctrl-C inside the prompt reaches readline, not the process: it ends the sign-in all the same.
+  const questions = terminalQuestions(() => cancel.abort(new Error('cancelled')));
+  try {
+    return await signIn({
+      ...signInOptions(session, cancel.signal),
+      seed: { response_mode: 'query' },
+      async onAuthorizeUrl(url, shown, flow) {
+        process.stderr.write(
+          `Open this URL in a browser on any machine and sign in:\n  ${url.href}\n\n${PASTE_HELP}\n`,
+        );
+        const stop = AbortSignal.any([shown, flow.settled]);
+        try {
+          await collectPaste({
+            state: flow.state,
+            ask: questions.ask,
+            deliver: (params, s) => deliverToCallback(session.broker, params, s),
+            say: (line) => process.stderr.write(`${line}\n`),
+            signal: stop,
+          });
+        } catch (error) {
+          // The sign-in ended some other way (the browser did reach the broker, or it failed): its outcome follows.
+          if (flow.settled.aborted && !shown.aborted) return;
+          throw error;
+        }
+        spinner.start('Signing in…');
+      },
+    });
+  } finally {
+    questions.close();
   }
 }

@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError, ERROR_STATUS, type BrokerErrorCode } from '../errors.js';
-import type { PKCE } from '../protocol/models.js';
+import type { PKCE, SeededPKCE } from '../protocol/models.js';
 import { networkReason } from '../fault.js';
 
 /** Requests that do not wait for a person. The token request includes a provider round trip. */
@@ -34,13 +34,22 @@ export interface SignInOptions {
   signal?: AbortSignal;
   /** Default: ask the broker (GET /pkce/authorize-url), for a broker in another process. */
   authorizeUrl?: AuthorizeUrlSource;
+  /** Seed fields beside the challenge's state, e.g. `response_mode: 'query'` for paste-the-redirect. */
+  seed?: Omit<SeededPKCE, 'state'>;
   /**
    * Called once the broker has built the provider URL. A person is shown it;
    * `demo` drives a scripted browser through it. A rejection cancels the sign-in.
    */
-  onAuthorizeUrl(url: URL, signal: AbortSignal): void | Promise<void>;
+  onAuthorizeUrl(url: URL, signal: AbortSignal, flow: AuthorizeUrlContext): void | Promise<void>;
   /** The transport to the broker (tests watch what is sent). */
   fetch?: typeof fetch;
+}
+
+export interface AuthorizeUrlContext {
+  /** The flow's state (a pushed URL, PAR, does not carry it). */
+  state: string;
+  /** Aborts once POST /pkce/code has its answer (or failed): whatever still waits for the browser may stop. */
+  settled: AbortSignal;
 }
 
 /**
@@ -76,14 +85,29 @@ export class AuthorizeUrlInbox {
     });
 }
 
-/** A BrokerError from a problem+json answer, keeping the broker's own code and words. */
-async function problemError(response: Response, what: string): Promise<BrokerError> {
-  let problem: { code?: unknown; detail?: unknown; error?: unknown } = {};
+export interface Problem {
+  code?: unknown;
+  detail?: unknown;
+  error?: unknown;
+}
+
+/** The broker's problem+json document, or an empty one when the answer is not one. */
+export async function readProblem(response: Response): Promise<Problem> {
   try {
-    problem = (await response.json()) as typeof problem;
+    return (await response.json()) as Problem;
   } catch {
     // Not a problem document: the status alone must do.
+    return {};
   }
+}
+
+/** A BrokerError from a problem+json answer, keeping the broker's own code and words. */
+export async function problemError(
+  response: Response,
+  what: string,
+  problem?: Problem,
+): Promise<BrokerError> {
+  problem ??= await readProblem(response);
   const code =
     typeof problem.code === 'string' && problem.code in ERROR_STATUS
       ? (problem.code as BrokerErrorCode)
@@ -94,7 +118,7 @@ async function problemError(response: Response, what: string): Promise<BrokerErr
   });
 }
 
-class BrokerClient {
+export class BrokerClient {
   readonly #base: string;
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
@@ -155,7 +179,7 @@ class BrokerClient {
   }
 }
 
-function withTimeout(signal: AbortSignal): AbortSignal {
+export function withTimeout(signal: AbortSignal): AbortSignal {
   return AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]);
 }
 
@@ -202,7 +226,7 @@ export async function signIn(options: SignInOptions): Promise<PKCE> {
   const { state, verifier } = challenge;
 
   // No timeout of our own: the broker ends the wait (504) after its --wait-timeout.
-  const code = client.json<PKCE>('POST', '/pkce/code', { state }, signal);
+  const code = client.json<PKCE>('POST', '/pkce/code', { ...options.seed, state }, signal);
   const codeEnded = new AbortController();
   void code.then(
     () => codeEnded.abort(),
@@ -217,7 +241,8 @@ export async function signIn(options: SignInOptions): Promise<PKCE> {
         throw error;
       },
     );
-    if (url !== undefined) await options.onAuthorizeUrl(url, signal);
+    if (url !== undefined)
+      await options.onAuthorizeUrl(url, signal, { state, settled: codeEnded.signal });
     const received = (await code).result?.code;
     if (received === undefined)
       throw new BrokerError('internal', 'The broker answered POST /pkce/code without a code.');

@@ -50,6 +50,44 @@ export async function scriptedLogin(
   authorizeUrl: string | URL,
   options: ScriptedLoginOptions = {},
 ): Promise<ScriptedLoginResult> {
+  const end = await walkToCallback(authorizeUrl, options);
+  if (end.kind === 'redirect') {
+    return { callbackResponse: await deliver(end.url, options), delivered: end.url.searchParams };
+  }
+  const callbackResponse = await deliver(end.action, options, {
+    method: 'POST',
+    headers: { 'content-type': FORM_TYPE, origin: end.providerOrigin },
+    body: end.delivered.toString(),
+  });
+  return { callbackResponse, delivered: end.delivered };
+}
+
+/**
+ * Like scriptedLogin, but stops where a browser on another machine stops: at
+ * the redirect to the callback, which it does not load. Resolves with that
+ * address, the one a person pastes back (response_mode=query only).
+ */
+export async function scriptedRedirect(
+  authorizeUrl: string | URL,
+  options: Omit<ScriptedLoginOptions, 'accept'> = {},
+): Promise<URL> {
+  const end = await walkToCallback(authorizeUrl, options);
+  if (end.kind === 'form') {
+    throw new Error(
+      'scripted login: the provider posts its answer (form_post), no address to stop at',
+    );
+  }
+  return end.url;
+}
+
+type CallbackEnd =
+  | { kind: 'redirect'; url: URL }
+  | { kind: 'form'; action: URL; delivered: URLSearchParams; providerOrigin: string };
+
+async function walkToCallback(
+  authorizeUrl: string | URL,
+  options: ScriptedLoginOptions,
+): Promise<CallbackEnd> {
   const start = new URL(authorizeUrl);
   const providerOrigin = start.origin;
   const redirectParam = start.searchParams.get('redirect_uri');
@@ -80,9 +118,7 @@ export async function scriptedLogin(
     if (isRedirect(response.status) && location !== null) {
       await response.body?.cancel();
       const next = new URL(location, url);
-      if (isCallback(next)) {
-        return { callbackResponse: await deliver(next, options), delivered: next.searchParams };
-      }
+      if (isCallback(next)) return { kind: 'redirect', url: next };
       if (next.origin !== providerOrigin) {
         throw new Error(
           `scripted login: the provider redirected to an unexpected place: ${next.origin}${next.pathname}`,
@@ -99,14 +135,12 @@ export async function scriptedLogin(
     // oidc-provider's response_mode=form_post page (status 400 when it carries an error).
     const callbackForm = forms.find((form) => isCallback(actionOf(form, url)));
     if (callbackForm !== undefined) {
-      const action = actionOf(callbackForm, url);
-      const delivered = new URLSearchParams(callbackForm.fields);
-      const callbackResponse = await deliver(action, options, {
-        method: 'POST',
-        headers: { 'content-type': FORM_TYPE, origin: providerOrigin },
-        body: delivered.toString(),
-      });
-      return { callbackResponse, delivered };
+      return {
+        kind: 'form',
+        action: actionOf(callbackForm, url),
+        delivered: new URLSearchParams(callbackForm.fields),
+        providerOrigin,
+      };
     }
 
     const loginForm = forms.find((form) => form.attributes.id === 'login-form');

@@ -3,7 +3,10 @@
  * what a person runs, exit codes and stderr included. It runs the built dist/
  * (`npm test` builds first; after editing src, run `npm run build` before a
  * single suite). Each run gets a clean environment (no PKCE_BROKER_*, no
- * BROWSER) and an empty working directory, so no config file leaks in.
+ * BROWSER, no SSH or display variables: login's choice of path reads them)
+ * and an empty working directory, so no config file leaks in. With `pty`, the
+ * command runs in a pseudo-terminal (util-linux `script`), stdout and stderr
+ * both come out as the terminal's output on `stdout`, and `write` types.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -23,6 +26,8 @@ export interface CliResult {
 
 export interface CliProcess {
   child: ChildProcess;
+  /** Types into the command's stdin (with `pty`, its terminal: Enter is "\r", Ctrl-C "\x03"). */
+  write(text: string): void;
   stdout(): string;
   stderr(): string;
   /** Resolves with the first match of `pattern` in that stream; rejects if the process exits first. */
@@ -37,12 +42,30 @@ export interface CliOptions {
   prefix?: string[];
   /** Killed (SIGKILL) after this long, so a command that should have ended fails the test instead of hanging it. Default 60 s. */
   timeoutMs?: number;
+  /** Run in a pseudo-terminal: `script -qfec CMD /dev/null`. */
+  pty?: boolean;
+}
+
+/** Variables that tell login whether a browser can open here; a test sets the ones it means. */
+const SURROUNDINGS = [
+  'SSH_CONNECTION',
+  'SSH_CLIENT',
+  'SSH_TTY',
+  'DISPLAY',
+  'WAYLAND_DISPLAY',
+  'WSL_DISTRO_NAME',
+];
+
+/** One word for `sh -c`. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 function cleanEnv(extra: Record<string, string> = {}, otherUser = false): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('PKCE_BROKER_') || name === 'BROWSER') continue;
+    if (name.startsWith('PKCE_BROKER_') || name === 'BROWSER' || SURROUNDINGS.includes(name))
+      continue;
     env[name] = value;
   }
   // A child run as another user cannot write our coverage directory, and says so on stderr. Node
@@ -61,11 +84,16 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Cli
       'dist/ is missing: run `npm run build` (npm test does it) before the CLI suites.',
     );
   }
-  const [file, ...prefixArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  let [file, ...prefixArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  if (options.pty === true) {
+    prefixArgs = ['-qfec', [file!, ...prefixArgs].map(shellQuote).join(' '), '/dev/null'];
+    file = 'script';
+  }
+  const env = cleanEnv(options.env, options.prefix !== undefined);
   const child = spawn(file!, prefixArgs, {
     cwd: options.cwd ?? emptyDir(),
-    env: cleanEnv(options.env, options.prefix !== undefined),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.pty === true ? { ...env, SHELL: '/bin/sh' } : env,
+    stdio: [options.pty === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   const out = { stdout: '', stderr: '' };
   const listeners = new Set<() => void>();
@@ -88,6 +116,9 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Cli
   });
   return {
     child,
+    write(text) {
+      child.stdin?.write(text);
+    },
     stdout: () => out.stdout,
     stderr: () => out.stderr,
     exited,

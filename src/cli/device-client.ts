@@ -1,0 +1,83 @@
+/**
+ * The client side of the broker's device endpoints (issue 12, RFC 8628):
+ * POST /device/code starts a device sign-in, POST /device/token waits for its
+ * answer. The broker polls the provider; this only waits, asking again after
+ * a 504 wait_timeout (the device flow goes on). Everything `login` knows
+ * about the wire shapes of the two endpoints is in this one module.
+ */
+import { BrokerError } from '../errors.js';
+import type { PKCE } from '../protocol/models.js';
+import { problemError, readProblem, withTimeout, type BrokerClient } from './sign-in.js';
+
+/** The `device` member of POST /device/code's answer. */
+export interface DeviceAuthorization {
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  /** Seconds from the answer until the user code expires. */
+  expires_in: number;
+  interval: number;
+  /** The broker's id of this device flow; the provider's device_code stays in the broker. */
+  handle: string;
+}
+
+export interface DeviceRequest {
+  domain?: string;
+  scope?: string[];
+  audience?: string;
+}
+
+/** Problem codes of the device endpoints, as the broker sends them. */
+const UNSUPPORTED = 'device_flow_unsupported';
+const WAIT_TIMEOUT = 'wait_timeout';
+
+/**
+ * Starts a device sign-in. Resolves `undefined` when the provider has no
+ * device flow (400 device_flow_unsupported, or a broker without the
+ * endpoint: 404 on the route): `login` then falls back to pasting.
+ */
+export async function startDeviceSignIn(
+  client: BrokerClient,
+  request: DeviceRequest,
+  signal: AbortSignal,
+): Promise<DeviceAuthorization | undefined> {
+  const response = await client.send('POST', '/device/code', request, withTimeout(signal));
+  if (!response.ok) {
+    const problem = await readProblem(response);
+    if (problem.code === UNSUPPORTED) return undefined;
+    // A broker from before the device endpoints: the route is unknown (its handle-less 404 means nothing else).
+    if (response.status === 404) return undefined;
+    throw await problemError(response, 'POST /device/code', problem);
+  }
+  const device = ((await response.json()) as { device?: DeviceAuthorization }).device;
+  if (
+    typeof device?.user_code !== 'string' ||
+    typeof device.verification_uri !== 'string' ||
+    typeof device.handle !== 'string' ||
+    typeof device.expires_in !== 'number'
+  ) {
+    throw new BrokerError('internal', 'The broker answered POST /device/code without a device.');
+  }
+  return device;
+}
+
+/**
+ * Waits for the answer of the device sign-in: the token answer of
+ * POST /pkce/token. 403 access_denied (declined) and 410 expired_token end
+ * it with the broker's words. Aborting `signal` drops the request: the broker
+ * sees the waiter hang up and stops polling once nobody waits.
+ */
+export async function waitForDeviceToken(
+  client: BrokerClient,
+  handle: string,
+  signal: AbortSignal,
+): Promise<PKCE> {
+  for (;;) {
+    // No timeout of our own: the broker bounds each wait (--wait-timeout) and says 504.
+    const response = await client.send('POST', '/device/token', { handle }, signal);
+    if (response.ok) return (await response.json()) as PKCE;
+    const problem = await readProblem(response);
+    if (response.status === 504 && problem.code === WAIT_TIMEOUT) continue;
+    throw await problemError(response, 'POST /device/token', problem);
+  }
+}
