@@ -37,6 +37,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Sign in from the terminal through a running broker (or one started here).',
     load: async () => (await import('./login.js')).command,
   },
+  doctor: {
+    summary: 'Check your identity provider the way the broker will use it, and say what to fix.',
+    load: async () => (await import('./doctor.js')).command,
+  },
 };
 
 export function usage(): string {
