@@ -136,7 +136,7 @@ export async function checkRedirectUri(
       'redirect_uri',
       'fail',
       TITLE,
-      `the provider refused the pushed sign-in request: ${error.message}`,
+      `with ${redirectUri}: ${error.message}`,
       redirectFix(redirectUri, error.oauthError),
     );
   }
