@@ -11,7 +11,9 @@ export interface CommandModule {
   readonly help: string;
   /** Options beyond SERVE_OPTIONS, parsed, resolved and listed like them. */
   readonly options?: readonly OptionSpec[];
-  run(loaded: LoadedConfig): Promise<number>;
+  /** Words that may follow the command (`service install`); run() gets the one given. */
+  readonly subcommands?: readonly string[];
+  run(loaded: LoadedConfig, subcommand?: string): Promise<number>;
 }
 
 export interface Command {
@@ -36,6 +38,14 @@ export const COMMANDS: Record<string, Command> = {
   login: {
     summary: 'Sign in from the terminal through a running broker (or one started here).',
     load: async () => (await import('./login.js')).command,
+  },
+  doctor: {
+    summary: 'Check your identity provider the way the broker will use it, and say what to fix.',
+    load: async () => (await import('./doctor.js')).command,
+  },
+  service: {
+    summary: 'Install, remove or inspect the broker as a user service (systemd, launchd).',
+    load: async () => (await import('./service.js')).command,
   },
 };
 

@@ -31,7 +31,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const module = await command.load();
-    const args = parseArguments(rest, [...SERVE_OPTIONS, ...(module.options ?? [])]);
+    const subcommand = module.subcommands?.find((word) => word === rest[0]);
+    const args = parseArguments(subcommand === undefined ? rest : rest.slice(1), [
+      ...SERVE_OPTIONS,
+      ...(module.options ?? []),
+    ]);
     if (args.help) {
       process.stdout.write(`${module.help}${optionsHelp(module.options)}`);
       return 0;
@@ -46,6 +50,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         env: process.env,
         ...(module.options !== undefined && { extraOptions: module.options }),
       }),
+      subcommand,
     );
   } catch (error) {
     process.stderr.write(`pkce-broker${command ? ` ${name}` : ''}: ${describe(error)}\n`);

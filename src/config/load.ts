@@ -96,6 +96,8 @@ export interface LoadedConfig {
    * config file key), by camelCase option name; absent where a default applies.
    */
   sources: Readonly<Record<string, string>>;
+  /** The absolute path of the config file that was read, if one was. */
+  configFile: string | undefined;
 }
 
 function configError(message: string): BrokerError {
@@ -177,6 +179,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     sources: Object.freeze(
       Object.fromEntries(Object.entries(values).map(([key, { source }]) => [key, source])),
     ),
+    configFile: fileText === undefined ? undefined : filePath,
   };
 }
 

@@ -51,6 +51,22 @@ export async function discover(
   options: RequestOptions,
   timeoutMs: number,
 ): Promise<oauth.AuthorizationServer> {
+  const as = await fetchMetadata(issuer, issuerUrl, options, timeoutMs);
+  const [problem] = metadataProblems(as, issuer, issuerUrl);
+  if (problem !== undefined) throw new BrokerError('startup_failed', problem.message);
+  return as;
+}
+
+/**
+ * The discovery document, fetched and parsed by oauth4webapi, with the exact
+ * issuer; what it lists is judged by metadataProblems.
+ */
+export async function fetchMetadata(
+  issuer: string,
+  issuerUrl: URL,
+  options: RequestOptions,
+  timeoutMs: number,
+): Promise<oauth.AuthorizationServer> {
   const where = discoveryUrlOf(issuer);
   const call: UpstreamCall = {
     name: 'discovery request',
@@ -72,42 +88,66 @@ export async function discover(
   expectJson(response, call);
   // oauth4webapi compares the issuers as parsed URLs; OIDC Discovery §4.3 wants the exact string.
   if (as.issuer !== expected) throw issuerMismatch(issuer, as.issuer);
+  return as;
+}
 
+/** A rule a discovery document breaks: an endpoint (missing, not a URL, unsafe, not https) or PKCE without S256. */
+export interface MetadataProblem {
+  readonly rule: 'endpoint' | 's256';
+  /** The metadata field at fault, e.g. `token_endpoint`. */
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * Every rule the document breaks, in the order discover() checks them: it
+ * refuses the first, `pkce-broker doctor` reports them all.
+ */
+export function metadataProblems(
+  as: oauth.AuthorizationServer,
+  issuer: string,
+  issuerUrl: URL,
+): MetadataProblem[] {
+  const where = discoveryUrlOf(issuer);
+  const problems: MetadataProblem[] = [];
+  const endpoint = (field: string, message: string): void => {
+    problems.push({ rule: 'endpoint', field, message });
+  };
   for (const name of REQUIRED_ENDPOINTS) {
-    if (as[name] === undefined)
-      throw new BrokerError('startup_failed', `The discovery document at ${where} has no ${name}`);
+    if (as[name] === undefined) endpoint(name, `The discovery document at ${where} has no ${name}`);
   }
   for (const [name, value] of Object.entries(as)) {
     if (!(name.endsWith('_endpoint') || name === 'jwks_uri')) continue;
     const url = typeof value === 'string' ? parseUrl(value) : undefined;
-    if (url === undefined)
-      throw new BrokerError(
-        'startup_failed',
-        `The discovery document at ${where} has a ${name} that is not a URL`,
-      );
+    if (url === undefined) {
+      endpoint(name, `The discovery document at ${where} has a ${name} that is not a URL`);
+      continue;
+    }
     // Harmless to a spawn without a shell, but no real endpoint has them and a shell-based opener elsewhere would run them.
     if (UNSAFE_ENDPOINT_CHARS.test(value as string)) {
-      throw new BrokerError(
-        'startup_failed',
+      endpoint(
+        name,
         `The discovery document at ${where} lists a ${name} with whitespace, quotes or shell metacharacters; refused`,
       );
+      continue;
     }
     if (!endpointAllowed(url, issuerUrl)) {
       const rule = issuerUrl.protocol === 'http:' ? 'on loopback, like the issuer' : 'https';
-      throw new BrokerError(
-        'startup_failed',
+      endpoint(
+        name,
         `The discovery document at ${where} lists ${name} ${url.href}, which is not ${rule}`,
       );
     }
   }
   const methods = as.code_challenge_methods_supported;
   if (Array.isArray(methods) && !methods.includes('S256')) {
-    throw new BrokerError(
-      'startup_failed',
-      `The identity provider at ${issuer} does not support PKCE with S256 (code_challenge_methods_supported)`,
-    );
+    problems.push({
+      rule: 's256',
+      field: 'code_challenge_methods_supported',
+      message: `The identity provider at ${issuer} does not support PKCE with S256 (code_challenge_methods_supported)`,
+    });
   }
-  return as;
+  return problems;
 }
 
 /** The discovery GET, retried once on a transport failure or a 5xx (it is idempotent); never on a 4xx. */

@@ -80,13 +80,35 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
   if (config.clientId === '')
     throw new BrokerError('startup_failed', 'The client id must not be empty');
 
+  const { transport, requestOptions, timeoutMs } = transportOf(config);
+  const as = await discover(config.issuer, new URL(config.issuer), requestOptions, timeoutMs);
+  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
+}
+
+/**
+ * The provider client on metadata fetched already, and not necessarily
+ * accepted by discover(): `pkce-broker doctor` reports every rule the document
+ * breaks and still sends the authorize request the broker would (to endpoints
+ * it has checked itself).
+ */
+export function providerOnMetadata(
+  config: ProviderConfig,
+  as: oauth.AuthorizationServer,
+): IdentityProvider {
+  const { transport, requestOptions, timeoutMs } = transportOf(config);
+  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
+}
+
+function transportOf(config: ProviderConfig): {
+  transport: typeof fetch;
+  requestOptions: RequestOptions;
+  timeoutMs: number;
+} {
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const issuerUrl = new URL(config.issuer);
   // One capped transport for everything read from the provider: oauth4webapi's requests and jose's JWKS.
   const transport = limitBodies(config.fetch ?? ((input, init) => fetch(input, init)));
-  const requestOptions = buildRequestOptions(transport, issuerUrl, timeoutMs);
-  const as = await discover(config.issuer, issuerUrl, requestOptions, timeoutMs);
-  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
+  const requestOptions = buildRequestOptions(transport, new URL(config.issuer), timeoutMs);
+  return { transport, requestOptions, timeoutMs };
 }
 
 class OidcProvider implements IdentityProvider {
@@ -484,7 +506,10 @@ function jwksTransport(transport: typeof fetch, call: UpstreamCall): FetchImplem
  * Whether to push (RFC 9126): where the provider advertises the endpoint,
  * unless --par never; --par always without one is a start-up error.
  */
-function pushesAuthorizationRequests(as: oauth.AuthorizationServer, choice: ParChoice): boolean {
+export function pushesAuthorizationRequests(
+  as: oauth.AuthorizationServer,
+  choice: ParChoice,
+): boolean {
   const offered = typeof as.pushed_authorization_request_endpoint === 'string';
   if (choice === 'always' && !offered) {
     throw new BrokerError(
