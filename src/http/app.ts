@@ -19,7 +19,7 @@ import { errorHandler } from './problem.js';
 import { lazyValidatorCompiler, plainSerializer, registerValidationGate } from './compilers.js';
 import { authorizeUrlRoutes } from './routes/authorize-url.js';
 import { docsRoutes } from './routes/docs.js';
-import { opsRoutes } from './routes/ops.js';
+import { opsRoutes, type OpsRoutesOptions } from './routes/ops.js';
 import { pkceRoutes } from './routes/pkce.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 
@@ -33,6 +33,8 @@ export interface AppOptions {
   store: FlowStore;
   logger: Logger;
   issuer: string;
+  /** Every configured provider's state, for GET /healthz. */
+  providers: OpsRoutesOptions['providers'];
   security: SecurityOptions;
   /** Header and request timeouts; defaults in limits.ts. */
   limits?: Partial<ServerLimits>;
@@ -198,7 +200,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     appName: options.appName ?? 'your app',
     maxWaiters: options.maxWaiters,
   });
-  await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
+  await app.register(opsRoutes, {
+    store: options.store,
+    issuer: options.issuer,
+    providers: options.providers,
+  });
   await app.register(authorizeUrlRoutes, { service: options.service });
   await app.register(docsRoutes);
   return app;

@@ -13,13 +13,14 @@ import { BrokerError } from '../errors.js';
 import { limitBodies } from './body-limit.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
 import { issuerForTenant, tenantIssuerTemplate } from './entra.js';
-import { issuerProblem, matchesDomain } from './issuer.js';
+import { inferKind, issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
   CallbackCheck,
   CodeExchange,
   IdentityProvider,
   IdTokenClaims,
+  ProviderKind,
   RefreshRequest,
   TokenSet,
   ValidatedCallback,
@@ -36,6 +37,10 @@ import {
 } from './upstream-errors.js';
 
 export interface ProviderConfig {
+  /** Default `default`: the id flows record (registry.ts). */
+  id?: string;
+  /** Default: inferred from the issuer's host (inferKind). */
+  kind?: ProviderKind;
   /** The exact issuer identifier; discovery at issuer (trailing slash stripped) + '/.well-known/openid-configuration'. */
   issuer: string;
   clientId: string;
@@ -80,6 +85,8 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
 }
 
 class OidcProvider implements IdentityProvider {
+  readonly id: string;
+  readonly kind: ProviderKind;
   readonly issuer: string;
   readonly clientId: string;
   readonly authorizationOrigin: string;
@@ -117,6 +124,8 @@ class OidcProvider implements IdentityProvider {
     timeoutMs: number,
   ) {
     this.#as = as;
+    this.id = config.id ?? 'default';
+    this.kind = config.kind ?? inferKind(config.issuer);
     this.issuer = as.issuer;
     this.clientId = config.clientId;
     this.#clientSecret = config.clientSecret;
