@@ -41,6 +41,8 @@ export interface SignInOptions {
   onAuthorizeUrl(url: URL, signal: AbortSignal): void | Promise<void>;
   /** The transport to the broker (tests watch what is sent). */
   fetch?: typeof fetch;
+  /** The seed's `domain`: which configured provider to sign in with (default: the broker's default). */
+  domain?: string;
 }
 
 /**
@@ -202,7 +204,12 @@ export async function signIn(options: SignInOptions): Promise<PKCE> {
   const { state, verifier } = challenge;
 
   // No timeout of our own: the broker ends the wait (504) after its --wait-timeout.
-  const code = client.json<PKCE>('POST', '/pkce/code', { state }, signal);
+  const code = client.json<PKCE>(
+    'POST',
+    '/pkce/code',
+    { state, ...(options.domain !== undefined && { domain: options.domain }) },
+    signal,
+  );
   const codeEnded = new AbortController();
   void code.then(
     () => codeEnded.abort(),
