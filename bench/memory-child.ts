@@ -9,7 +9,7 @@
  */
 import { FlowService } from '../src/flow/service.js';
 import type { SeedPolicy } from '../src/flow/seed.js';
-import type { IdentityProvider } from '../src/provider/types.js';
+import type { ProviderRegistry } from '../src/provider/registry.js';
 import { MemoryFlowStore } from '../src/store/memory.js';
 
 export interface MemoryFigures {
@@ -37,8 +37,8 @@ async function measure(flows: number): Promise<MemoryFigures> {
   // challenge() touches only the store; the provider and policy serve the other endpoints.
   const service = new FlowService({
     store,
-    provider: {} as IdentityProvider,
-    policy: {} as SeedPolicy,
+    providers: {} as ProviderRegistry,
+    policyFor: () => ({}) as SeedPolicy,
     waitTimeoutMs: 1_000,
     openAuthorizeUrl: () => undefined,
   });

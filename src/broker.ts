@@ -10,7 +10,14 @@ import { FlowService } from './flow/service.js';
 import type { SeedPolicy } from './flow/seed.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logging.js';
+import { providerSpecs, type ProviderSpec } from './config/providers.js';
 import { discoverProvider } from './provider/oidc.js';
+import {
+  ProviderRegistry,
+  type ProviderSettings,
+  type ProviderTarget,
+  type Scheduler,
+} from './provider/registry.js';
 import type { IdentityProvider } from './provider/types.js';
 import { createDeviceStore, createFlowStore } from './store/create.js';
 import type { DeviceStore } from './store/device-types.js';
@@ -22,8 +29,17 @@ export const CALLBACK_PATH = '/pkce/response/code';
 export interface StartBrokerOptions {
   config: Readonly<BrokerConfig>;
   logger?: Logger;
-  /** A provider already discovered (tests, dev); otherwise discovered from config.issuer. */
+  /** A provider already discovered (tests); otherwise discovered from the configuration. */
   provider?: IdentityProvider;
+  /**
+   * Providers already discovered (dev, tests), the default first (or the one
+   * with id `default`); they take --scope and --audience. Otherwise
+   * discovered from the configuration (the flags' provider and the config
+   * file's `providers`).
+   */
+  providers?: readonly IdentityProvider[];
+  /** Schedules the background discovery of a provider down at start (tests drive its backoff). */
+  scheduler?: Scheduler;
   /** A store already built (tests share one between brokers); otherwise from config.store. */
   store?: FlowStore;
   /** A device flow store already built (tests share one between brokers); otherwise from config.store. */
@@ -49,7 +65,9 @@ export interface RunningBroker {
   url: string;
   port: number;
   redirectUri: string;
-  provider: IdentityProvider;
+  /** The default provider (throws provider_down while it is down). */
+  readonly provider: IdentityProvider;
+  providers: ProviderRegistry;
   store: FlowStore;
   device: DeviceService;
   app: FastifyInstance;
@@ -60,20 +78,9 @@ export interface RunningBroker {
 export async function startBroker(options: StartBrokerOptions): Promise<RunningBroker> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const provider =
-    options.provider ??
-    (await discoverProvider({
-      issuer: requireValue(config.issuer, 'Missing --issuer URL (or --auth0-domain DOMAIN).'),
-      clientId: requireValue(
-        config.clientId,
-        'Missing --client-id: the OAuth client ID registered at your identity provider.',
-      ),
-      ...(config.clientSecret !== undefined && { clientSecret: config.clientSecret }),
-      timeoutMs: config.providerTimeoutSec * 1000,
-      responseMode: config.responseMode,
-      par: config.par,
-    }));
-  for (const warning of provider.startupWarnings) logger.warn(warning);
+  const registry = await providerRegistry(options, logger);
+  for (const provider of registry.up())
+    for (const warning of provider.startupWarnings) logger.warn(warning);
   const store =
     options.store ??
     (await createFlowStore({
@@ -104,35 +111,32 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
 
   let port = config.port;
   // The redirect URI names the bound port, known only after listen when --port is 0.
-  const policy: SeedPolicy = {
-    clientId: provider.clientId,
-    redirectUri: config.redirectUri ?? '',
-    allowedRedirectUris: config.allowRedirectUris,
-    scope: config.scope,
-    ...(config.audience !== undefined && { audience: config.audience }),
-    matchesDomain: (domain) => provider.matchesDomain(domain),
-    responseModes: provider.responseModes,
+  const callback = { redirectUri: config.redirectUri ?? '' };
+  const policyFor = (provider: IdentityProvider): SeedPolicy => {
+    const settings = registry.settingsOf(provider.id);
+    return {
+      provider: provider.id,
+      clientId: provider.clientId,
+      redirectUri: callback.redirectUri,
+      allowedRedirectUris: config.allowRedirectUris,
+      scope: settings.scope,
+      audience: settings.audience,
+      authorizeParams: settings.authorizeParams,
+      responseModes: provider.responseModes,
+    };
   };
   const device = new DeviceService({
     store: deviceStore,
-    // One provider until the registry (issue 11) replaces these two.
-    pickProvider: (domain) => {
-      if (domain === undefined || provider.matchesDomain(domain)) return provider;
-      throw new BrokerError(
-        'invalid_request',
-        `domain does not name the configured identity provider (${new URL(provider.issuer).host}).`,
-        { oauthError: 'invalid_request' },
-      );
-    },
-    providerById: (id) => (id === provider.id ? provider : undefined),
-    policy,
+    pickProvider: (domain) => registry.forDomain(domain),
+    providerById: (id) => registry.byId(id),
+    policyFor,
     waitTimeoutMs: config.waitTimeoutSec * 1000,
     ...(options.deviceScheduler !== undefined && { scheduler: options.deviceScheduler }),
   });
   const service = new FlowService({
     store,
-    provider,
-    policy,
+    providers: registry,
+    policyFor,
     waitTimeoutMs: config.waitTimeoutSec * 1000,
     openAuthorizeUrl: options.openAuthorizeUrl ?? createBrowserOpener(config.open, logger),
     onClear: () => device.clear(),
@@ -142,14 +146,16 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     device,
     store,
     logger,
-    issuer: provider.issuer,
+    issuer: registry.list().find((p) => p.id === registry.defaultId)?.issuer ?? '',
+    providers: () => registry.list(),
     maxWaiters: config.maxWaiters,
     appName: options.appName,
     security: {
       port: () => port,
       allowHosts: config.allowHosts,
       allowOrigins: config.allowOrigins,
-      providerOrigin: () => provider.authorizationOrigin,
+      // Any configured provider may post a callback: the flow its state names says which it must be.
+      providerOrigin: (origin) => registry.up().some((p) => p.authorizationOrigin === origin),
       appIds: config.appIds,
     },
   });
@@ -161,6 +167,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       listenTextResolver: (address) => `Broker listening on ${address}`,
     });
   } catch (error) {
+    registry.close();
     await closeStores().catch(() => undefined);
     throw listenError(error, config);
   }
@@ -172,18 +179,22 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       ? '127.0.0.1'
       : config.host;
   const url = `http://${hostForUrl}:${port}`;
-  policy.redirectUri = config.redirectUri ?? `http://127.0.0.1:${port}${CALLBACK_PATH}`;
+  callback.redirectUri = config.redirectUri ?? `http://127.0.0.1:${port}${CALLBACK_PATH}`;
 
   return {
     url,
     port,
-    redirectUri: policy.redirectUri,
-    provider,
+    redirectUri: callback.redirectUri,
+    get provider() {
+      return registry.default;
+    },
+    providers: registry,
     store,
     device,
     app,
     logger,
     async close() {
+      registry.close();
       service.stop();
       device.stop();
       await app.close();
@@ -192,9 +203,53 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   };
 }
 
-function requireValue(value: string | undefined, message: string): string {
-  if (value === undefined) throw new BrokerError('config_invalid', message);
-  return value;
+/** The providers given, or every configured one discovered (registry.ts decides what stops start-up). */
+async function providerRegistry(
+  options: StartBrokerOptions,
+  logger: Logger,
+): Promise<ProviderRegistry> {
+  const { config } = options;
+  const given = options.providers ?? (options.provider && [options.provider]);
+  if (given !== undefined) {
+    const settings: ProviderSettings = { scope: config.scope, audience: config.audience };
+    return ProviderRegistry.of(given, () => settings);
+  }
+  const specs = providerSpecs(config);
+  if (specs.length === 0) {
+    throw new BrokerError(
+      'config_invalid',
+      'Missing --issuer URL (or --auth0-domain DOMAIN), or a "providers" list in the config file.',
+    );
+  }
+  return ProviderRegistry.discoverAll(
+    specs.map((spec) => providerTarget(spec, config)),
+    { logger, ...(options.scheduler !== undefined && { scheduler: options.scheduler }) },
+  );
+}
+
+function providerTarget(spec: ProviderSpec, config: Readonly<BrokerConfig>): ProviderTarget {
+  return {
+    id: spec.id,
+    kind: spec.kind,
+    issuer: spec.issuer,
+    clientId: spec.clientId,
+    settings: {
+      scope: spec.scope ?? config.scope,
+      audience: spec.audience,
+      authorizeParams: spec.authorizeParams,
+    },
+    discover: () =>
+      discoverProvider({
+        id: spec.id,
+        kind: spec.kind,
+        issuer: spec.issuer,
+        clientId: spec.clientId,
+        ...(spec.clientSecret !== undefined && { clientSecret: spec.clientSecret }),
+        timeoutMs: config.providerTimeoutSec * 1000,
+        responseMode: spec.responseMode ?? config.responseMode,
+        par: spec.par ?? config.par,
+      }),
+  };
 }
 
 function listenError(error: unknown, config: Readonly<BrokerConfig>): BrokerError {

@@ -29,6 +29,8 @@ export const ERROR_STATUS = {
   internal: 500,
   provider_error: 502,
   provider_unavailable: 502,
+  /** A configured provider that was unreachable at start and has not been discovered since. */
+  provider_down: 503,
   store_unavailable: 503,
   shutting_down: 503,
   wait_timeout: 504,

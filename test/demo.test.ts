@@ -26,7 +26,7 @@ describe('pkce-broker demo', () => {
     const lines = stdout.trimEnd().split('\n');
     assert.match(
       lines[0]!,
-      /^pkce-broker demo: provider http:\/\/127\.0\.0\.1:\d+, broker http:\/\/127\.0\.0\.1:\d+; signing in as demo/,
+      /^pkce-broker demo: provider auth0 http:\/\/127\.0\.0\.1:\d+, broker http:\/\/127\.0\.0\.1:\d+; signing in as demo/,
     );
     assert.match(lines[1]!, /^Signed in as Demo User in \d+\.\d s\.$/);
     const rows = Object.fromEntries(
@@ -43,6 +43,25 @@ describe('pkce-broker demo', () => {
     assert.match(rows.expires!, /^in 1 h \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/);
     assert.equal(rows['refresh token'], 'yes');
     assert.match(rows.tokens!, /^access \S{8}… {2}id eyJ\S{5}… {2}refresh \S{8}…$/);
+  });
+
+  it('--provider descope signs in at the Descope-shaped provider and prints the Descope answer', async () => {
+    const { code, stdout, stderr } = await runCli(['demo', '--provider', 'descope']);
+    assert.equal(code, 0, `stderr: ${stderr}`);
+    const lines = stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^pkce-broker demo: provider descope http:\/\/127\.0\.0\.1:\d+,/);
+    const answer = lines.find((line) => line.startsWith('  answer'));
+    assert.ok(answer, stdout);
+    const user = JSON.parse(/descope {2}user (\{.*\})$/.exec(answer)![1]!) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(user['userId'], 'demo-user');
+    assert.equal(user['email'], 'demo@example.com');
+    assert.deepEqual(user['loginIds'], ['demo']);
+    const refused = await runCli(['demo', '--provider', 'okta']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--provider must be auth0 or descope/);
   });
 
   it('takes the sign-in URL from its in-process broker, and keeps oidc-provider notices in the log', async () => {

@@ -10,12 +10,12 @@ import {
 } from '../src/flow/seed.js';
 
 const policy: SeedPolicy = {
+  provider: 'default',
   clientId: 'client-1',
   redirectUri: 'http://127.0.0.1:1000/pkce/response/code',
   allowedRedirectUris: ['http://127.0.0.1:5555/cb'],
   scope: ['openid', 'profile'],
   audience: 'https://api.example',
-  matchesDomain: (domain) => domain === 'tenant.example',
   responseModes: { default: 'form_post', supported: ['query', 'fragment', 'form_post'] },
 };
 
@@ -45,7 +45,6 @@ describe('seed policy', () => {
     refused(() => checkSeed({ response_type: 'token' }, policy), /response_type/);
     refused(() => checkSeed({ code_challenge_method: 'plain' }, policy), /code_challenge_method/);
     refused(() => checkSeed({ client_id: 'other' }, policy), /client_id/);
-    refused(() => checkSeed({ domain: 'evil.example' }, policy), /domain/);
     refused(
       () => checkSeed({ redirect_uri: 'http://127.0.0.1:1000/elsewhere' }, policy),
       /redirect_uri/,
@@ -87,6 +86,7 @@ describe('seed policy', () => {
 
   it('fills the request from configuration and the seed', () => {
     assert.deepEqual(resolveRequest({}, policy), {
+      provider: 'default',
       client_id: 'client-1',
       redirect_uri: policy.redirectUri,
       scope: ['openid', 'profile'],
@@ -139,5 +139,21 @@ describe('seed policy', () => {
     assert.equal('prompt' in bare, false);
     assert.equal('audience' in bare, false);
     assert.equal('extra' in bare, false);
+  });
+
+  it("sends the provider's configured authorize parameters, a seed's own over them", () => {
+    const google: SeedPolicy = {
+      ...policy,
+      authorizeParams: { access_type: 'offline', prompt: 'consent', hd: 'example.com' },
+    };
+    const configured = authorizeParams(resolveRequest({}, google), secrets);
+    assert.equal(configured.prompt, 'consent');
+    assert.deepEqual(configured.extra, { access_type: 'offline', hd: 'example.com' });
+    const seeded = authorizeParams(
+      resolveRequest({ prompt: 'login', ADDITIONAL_PARAMETERS: { access_type: 'online' } }, google),
+      secrets,
+    );
+    assert.equal(seeded.prompt, 'login');
+    assert.deepEqual(seeded.extra, { access_type: 'online', hd: 'example.com' });
   });
 });

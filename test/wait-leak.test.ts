@@ -12,6 +12,7 @@ import { queryObjects, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FlowService } from '../src/flow/service.js';
 import type { SeedPolicy } from '../src/flow/seed.js';
+import { ProviderRegistry } from '../src/provider/registry.js';
 import type { IdentityProvider } from '../src/provider/types.js';
 import { MemoryFlowStore } from '../src/store/memory.js';
 
@@ -79,19 +80,28 @@ function serviceWithStubProvider(
   openAuthorizeUrl: () => void,
 ): FlowService {
   const provider = {
+    id: 'default',
+    kind: 'oidc',
     issuer: 'http://127.0.0.1:1',
+    clientId: 'app',
     authorizationUrl: () => new URL('http://127.0.0.1:1/authorize'),
     checkCallback: (params: URLSearchParams) => ({ ok: true, code: params.get('code')! }),
   } as unknown as IdentityProvider;
   const policy: SeedPolicy = {
+    provider: 'default',
     clientId: 'app',
     redirectUri: 'http://127.0.0.1:2/pkce/response/code',
     allowedRedirectUris: [],
     scope: ['openid'],
-    matchesDomain: () => false,
     responseModes: { default: 'form_post', supported: ['form_post', 'query'] },
   };
-  return new FlowService({ store, provider, policy, waitTimeoutMs: 300_000, openAuthorizeUrl });
+  return new FlowService({
+    store,
+    providers: ProviderRegistry.of([provider], () => policy),
+    policyFor: () => policy,
+    waitTimeoutMs: 300_000,
+    openAuthorizeUrl,
+  });
 }
 
 describe('finished waits', () => {

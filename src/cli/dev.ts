@@ -7,9 +7,25 @@ import { discoverProvider } from '../provider/oidc.js';
 import type { CommandModule } from './commands.js';
 import { waitForShutdown } from './serve.js';
 
+type DevProvider = Awaited<
+  ReturnType<typeof import('../devprovider/provider.js').startDevProvider>
+>;
+
+/** The two bundled providers: ids as in a `providers` list, and the answer shape each gives. */
+export const DEV_PROVIDERS = [
+  { id: 'auth0', kind: 'auth0', clientId: 'pkce-broker-demo' },
+  // Descope's OIDC client id is its project id.
+  { id: 'descope', kind: 'descope', clientId: 'P2pkceBrokerDemo' },
+] as const;
+
+export type DevProviderId = (typeof DEV_PROVIDERS)[number]['id'];
+
 export interface DevEnvironment {
   broker: Awaited<ReturnType<typeof startBroker>>;
-  provider: Awaited<ReturnType<typeof import('../devprovider/provider.js').startDevProvider>>;
+  /** The default one (`auth0`). */
+  provider: DevProvider;
+  /** Both bundled providers, by id; a seed's `domain` (the issuer) picks one. */
+  providers: Readonly<Record<DevProviderId, DevProvider>>;
   close(): Promise<void>;
 }
 
@@ -21,49 +37,68 @@ export interface DevEnvironmentOptions {
   logger?: Logger;
 }
 
-/** Starts the dev provider and a broker wired to it; shared by dev and demo. */
+/** Starts the two bundled providers and a broker wired to both; shared by dev and demo. */
 export async function startDevEnvironment(
   { config, sources }: LoadedConfig,
   defaults: DevEnvironmentOptions = {},
 ): Promise<DevEnvironment> {
-  if (config.issuer !== undefined) {
+  if (config.issuer !== undefined || config.providers.length > 0) {
     throw new BrokerError(
       'config_invalid',
-      '`dev` runs its own provider; use `serve` for --issuer or --auth0-domain.',
+      '`dev` runs its own providers; use `serve` for --issuer, --auth0-domain or a providers list.',
     );
   }
   const logger = defaults.logger ?? createLogger({ level: config.logLevel });
   // The bundled provider is loaded only by the commands that run it.
   const { startDevProvider } = await import('../devprovider/provider.js');
-  const devProvider = await startDevProvider({ onNotice: (message) => logger.debug(message) });
+  const started = await Promise.allSettled(
+    DEV_PROVIDERS.map(({ clientId }) =>
+      startDevProvider({ clientId, onNotice: (message) => logger.debug(message) }),
+    ),
+  );
+  const running = started.flatMap((result) =>
+    result.status === 'fulfilled' ? [result.value] : [],
+  );
+  const closeProviders = () => Promise.all(running.map((provider) => provider.close()));
   try {
-    const provider = await discoverProvider({
-      issuer: devProvider.issuer,
-      clientId: devProvider.clientId,
-      timeoutMs: config.providerTimeoutSec * 1000,
-      responseMode: config.responseMode,
-      par: config.par,
-    });
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    const [auth0, descope] = running as [DevProvider, DevProvider];
+    const providers = await Promise.all(
+      DEV_PROVIDERS.map(({ id, kind }, i) =>
+        discoverProvider({
+          id,
+          kind,
+          issuer: running[i]!.issuer,
+          clientId: running[i]!.clientId,
+          timeoutMs: config.providerTimeoutSec * 1000,
+          responseMode: config.responseMode,
+          par: config.par,
+        }),
+      ),
+    );
     const port = sources.port === undefined ? (defaults.port ?? config.port) : config.port;
     const broker = await startBroker({
-      config: { ...config, port, issuer: devProvider.issuer, clientId: devProvider.clientId },
-      provider,
+      config: { ...config, port, issuer: auth0.issuer, clientId: auth0.clientId },
+      providers,
       logger,
       ...(defaults.openAuthorizeUrl !== undefined && {
         openAuthorizeUrl: defaults.openAuthorizeUrl,
       }),
     });
-    devProvider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
+    for (const provider of running)
+      provider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
     return {
       broker,
-      provider: devProvider,
+      provider: auth0,
+      providers: { auth0, descope },
       async close() {
         await broker.close();
-        await devProvider.close();
+        await closeProviders();
       },
     };
   } catch (error) {
-    await devProvider.close();
+    await closeProviders();
     throw error;
   }
 }
@@ -71,17 +106,22 @@ export async function startDevEnvironment(
 export const command: CommandModule = {
   help: `Usage: pkce-broker dev [options]
 
-Runs a local OpenID provider (user demo, password demo) and the broker together.
+Runs two local OpenID providers (ids auth0, the default, and descope; user demo,
+password demo) and the broker together. A seed's domain (a provider's issuer) picks one.
 
-Options (as for serve; --issuer and --client-id come from the bundled provider):
+Options (as for serve; the providers are the bundled ones):
 `,
   async run(loaded) {
     const env = await startDevEnvironment(loaded);
-    const { broker, provider } = env;
+    const { broker, provider, providers } = env;
     process.stdout.write(
       [
-        `pkce-broker dev: broker on ${broker.url}, bundled provider on ${provider.issuer}`,
-        `  client id: ${provider.clientId}   user: ${provider.user.username}   password: ${provider.user.password}`,
+        `pkce-broker dev: broker on ${broker.url}, two bundled providers (user: ${provider.user.username}   password: ${provider.user.password})`,
+        ...DEV_PROVIDERS.map(
+          ({ id, kind }) =>
+            `  ${id.padEnd(8)} ${providers[id].issuer}   client id ${providers[id].clientId}   answer: ${kind === 'descope' ? 'descope' : 'auth0'}${id === DEV_PROVIDERS[0].id ? '   (default)' : ''}`,
+        ),
+        `  pick one per sign-in with the seed's domain, e.g. POST /pkce/code {"domain": "${providers.descope.issuer}"}`,
         `  try: curl -s ${broker.url}/pkce/challenge   or   node bin/pkce-broker.js login --broker ${broker.url}`,
         '',
       ].join('\n'),

@@ -43,6 +43,8 @@ export interface SignInOptions {
   onAuthorizeUrl(url: URL, signal: AbortSignal, flow: AuthorizeUrlContext): void | Promise<void>;
   /** The transport to the broker (tests watch what is sent). */
   fetch?: typeof fetch;
+  /** The seed's `domain`: which configured provider to sign in with (default: the broker's default). */
+  domain?: string;
 }
 
 export interface AuthorizeUrlContext {
@@ -226,7 +228,16 @@ export async function signIn(options: SignInOptions): Promise<PKCE> {
   const { state, verifier } = challenge;
 
   // No timeout of our own: the broker ends the wait (504) after its --wait-timeout.
-  const code = client.json<PKCE>('POST', '/pkce/code', { ...options.seed, state }, signal);
+  const code = client.json<PKCE>(
+    'POST',
+    '/pkce/code',
+    {
+      ...options.seed,
+      state,
+      ...(options.domain !== undefined && { domain: options.domain }),
+    },
+    signal,
+  );
   const codeEnded = new AbortController();
   void code.then(
     () => codeEnded.abort(),

@@ -36,7 +36,8 @@ export interface SummaryContext {
 /** Lines of the summary, each "label   value". */
 export function summaryLines(answer: PKCE, context: SummaryContext = {}): string[] {
   const auth0 = answer.auth0;
-  const token = auth0?.oAuth?.token;
+  // A Descope provider's answer has the same token under `descope`.
+  const token = (auth0 ?? answer.descope)?.oAuth?.token;
   const claims = idTokenClaims(token?.id_token);
   const str = (value: unknown): string | undefined =>
     typeof value === 'string' && value !== '' ? value : undefined;

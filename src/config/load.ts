@@ -10,6 +10,7 @@ import { redactUrl } from '../redact.js';
 import { parseArguments, type ParsedArgs, type RawValue } from './args.js';
 import { issuerFromAuth0Domain } from './auth0-domain.js';
 import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
+import { parseProviderList, type ProviderSpec } from './providers.js';
 import {
   PAR_CHOICES,
   RESPONSE_MODE_CHOICES,
@@ -25,6 +26,8 @@ export interface BrokerConfig {
   clientId: string | undefined;
   clientSecret: string | undefined;
   audience: string | undefined;
+  /** The config file's `providers` list, beside the flags' provider (providerSpecs). */
+  providers: readonly ProviderSpec[];
   scope: readonly string[];
   /** Absent: the loopback callback on the bound port. */
   redirectUri: string | undefined;
@@ -121,6 +124,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
 
   const { flags } = isParsed(input.argv) ? input.argv : parseArguments(input.argv, specs);
   const values: Record<string, Sourced> = {};
+  let providers: readonly ProviderSpec[] = [];
   // The config file comes first: flags and the environment override it.
   const fileFlag = (flags.config as string | undefined) ?? env[envName('config')];
   const filePath = resolve(cwd, fileFlag ?? DEFAULT_CONFIG_FILE);
@@ -140,6 +144,11 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     }
     const known = new Map(specs.map((spec) => [camelCase(spec.flag), spec]));
     for (const [key, value] of Object.entries(fileValues)) {
+      // A list of objects: only the config file can hold it.
+      if (key === 'providers') {
+        providers = Object.freeze(parseProviderList(value, filePath));
+        continue;
+      }
       const spec = known.get(key);
       if (!spec || spec.flag === 'config') {
         throw configError(`Config file ${filePath}: unknown key "${key}".`);
@@ -174,7 +183,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
     extra[camelCase(spec.flag)] = values[camelCase(spec.flag)]?.value;
 
   return {
-    config: Object.freeze(buildConfig(values)),
+    config: Object.freeze({ ...buildConfig(values), providers }),
     extra: Object.freeze(extra),
     sources: Object.freeze(
       Object.fromEntries(Object.entries(values).map(([key, { source }]) => [key, source])),
@@ -207,7 +216,7 @@ function fileValue(spec: OptionSpec, value: unknown, filePath: string): RawValue
   }
 }
 
-function buildConfig(values: Record<string, Sourced>): BrokerConfig {
+function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'providers'> {
   /** " (from SOURCE)" for a value that was given, so a message says where to fix it. */
   const from = (key: string): string => {
     const source = values[key]?.source;

@@ -116,12 +116,12 @@ export async function checkRedirectUri(
   const request = resolveRequest(
     {},
     {
+      provider: provider.id,
       clientId: settings.clientId,
       redirectUri,
       allowedRedirectUris: [],
       scope: settings.scope,
       ...(settings.audience !== undefined && { audience: settings.audience }),
-      matchesDomain: () => true,
       responseModes: provider.responseModes,
     },
   );

@@ -63,7 +63,8 @@ export interface DeviceServiceOptions {
   pickProvider(domain?: string): IdentityProvider;
   /** The provider a stored flow recorded. */
   providerById(id: string): IdentityProvider | undefined;
-  policy: Pick<SeedPolicy, 'clientId' | 'redirectUri' | 'scope' | 'audience'>;
+  /** The provider's defaults (scope, audience) and the broker's callback, as for the browser flow. */
+  policyFor(provider: IdentityProvider): SeedPolicy;
   waitTimeoutMs: number;
   scheduler?: PollScheduler;
 }
@@ -87,7 +88,7 @@ export class DeviceService {
   readonly #store: DeviceStore;
   readonly #pick: DeviceServiceOptions['pickProvider'];
   readonly #byId: DeviceServiceOptions['providerById'];
-  readonly #policy: DeviceServiceOptions['policy'];
+  readonly #policyFor: DeviceServiceOptions['policyFor'];
   readonly #waitTimeoutMs: number;
   readonly #clock: PollScheduler;
   readonly #waits = new LiveWaits();
@@ -99,7 +100,7 @@ export class DeviceService {
     this.#store = options.store;
     this.#pick = options.pickProvider;
     this.#byId = options.providerById;
-    this.#policy = options.policy;
+    this.#policyFor = options.policyFor;
     this.#waitTimeoutMs = options.waitTimeoutMs;
     this.#clock = options.scheduler ?? realScheduler;
   }
@@ -113,8 +114,9 @@ export class DeviceService {
   async start(request: DeviceStartRequest): Promise<DeviceStart> {
     if (this.#waits.stopped) throw shuttingDown();
     const provider = this.#pick(request.domain === '' ? undefined : request.domain);
-    const audience = request.audience ?? this.#policy.audience;
-    const scope = request.scope ?? this.#policy.scope.join(' ');
+    const policy = this.#policyFor(provider);
+    const audience = request.audience ?? policy.audience;
+    const scope = request.scope ?? policy.scope.join(' ');
     // device_flow_unsupported (400) where the provider has no device endpoint.
     const answer = await provider.startDeviceAuthorization({
       scope,
@@ -246,12 +248,13 @@ export class DeviceService {
       case 'tokens': {
         const provider = this.#byId(record.provider);
         if (!provider) throw providerGone(record.provider);
+        const policy = this.#policyFor(provider);
         return tokenAnswer(
           provider,
-          this.#policy as SeedPolicy,
+          policy,
           'urn:ietf:params:oauth:grant-type:device_code',
           outcome.tokens,
-          { redirectUri: this.#policy.redirectUri, audience: record.audience },
+          { redirectUri: policy.redirectUri, audience: record.audience },
         );
       }
     }

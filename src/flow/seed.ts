@@ -8,15 +8,19 @@ import type { ResponseModes } from '../provider/response-mode.js';
 import type { AuthorizeParams } from '../provider/types.js';
 import type { AuthorizeExtras, FlowRequest } from '../store/types.js';
 
+/** What a flow may ask of one provider: the provider's settings and the broker's callback. */
 export interface SeedPolicy {
+  /** The provider's id, recorded in the flow. */
+  provider: string;
   clientId: string;
   /** The broker's own callback URL. */
   redirectUri: string;
   /** Further redirect URIs an app may ask for. */
   allowedRedirectUris: readonly string[];
   scope: readonly string[];
-  audience?: string;
-  matchesDomain(domain: string): boolean;
+  audience?: string | undefined;
+  /** The provider's configured authorize parameters, under those a seed gives. */
+  authorizeParams?: Readonly<Record<string, string>> | undefined;
   /** The provider's (IdentityProvider.responseModes): its default and what it supports. */
   responseModes: ResponseModes;
 }
@@ -59,10 +63,6 @@ export function checkSeed(seed: SeededPKCE, policy: SeedPolicy): void {
   if (clientId !== undefined && clientId !== policy.clientId) {
     throw invalid('client_id does not match the configured client.');
   }
-  const domain = given(seed.domain);
-  if (domain !== undefined && !policy.matchesDomain(domain)) {
-    throw invalid('domain does not name the configured identity provider.');
-  }
   const redirectUri = given(seed.redirect_uri);
   if (
     redirectUri !== undefined &&
@@ -96,14 +96,25 @@ export function resolveScope(seed: SeededPKCE, policy: SeedPolicy): string[] {
   return scope.includes('openid') ? scope : ['openid', ...scope];
 }
 
-/** The seed's optional authorize parameters, UNKNOWN and empty values left out. */
-function resolveExtras(seed: SeededPKCE): AuthorizeExtras {
+const NAMED_EXTRAS = ['screen_hint', 'prompt', 'organization', 'invitation'] as const;
+
+/**
+ * The seed's optional authorize parameters, UNKNOWN and empty values left
+ * out, over the provider's configured ones (a seed's prompt replaces a
+ * configured prompt).
+ */
+function resolveExtras(seed: SeededPKCE, policy: SeedPolicy): AuthorizeExtras {
   const extras: AuthorizeExtras = {};
-  for (const key of ['screen_hint', 'prompt', 'organization', 'invitation'] as const) {
+  const extra: Record<string, string> = {};
+  for (const [name, value] of Object.entries(policy.authorizeParams ?? {})) {
+    if ((NAMED_EXTRAS as readonly string[]).includes(name))
+      extras[name as (typeof NAMED_EXTRAS)[number]] = value;
+    else extra[name] = value;
+  }
+  for (const key of NAMED_EXTRAS) {
     const value = given(seed[key]);
     if (value !== undefined) extras[key] = value;
   }
-  const extra: Record<string, string> = {};
   for (const key of ['access_type', 'display'] as const) {
     const value = given(seed.ADDITIONAL_PARAMETERS?.[key]);
     if (value !== undefined) extra[key] = value;
@@ -114,8 +125,9 @@ function resolveExtras(seed: SeededPKCE): AuthorizeExtras {
 
 export function resolveRequest(seed: SeededPKCE, policy: SeedPolicy): FlowRequest {
   const audience = given(seed.audience) ?? policy.audience;
-  const extras = resolveExtras(seed);
+  const extras = resolveExtras(seed, policy);
   return {
+    provider: policy.provider,
     client_id: policy.clientId,
     redirect_uri: given(seed.redirect_uri) ?? policy.redirectUri,
     scope: resolveScope(seed, policy),

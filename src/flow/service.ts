@@ -13,6 +13,7 @@ import {
   type TokenizedPKCE,
 } from '../protocol/models.js';
 import { newChallenge, randomToken, verifierMatchesChallenge } from '../protocol/pkce.js';
+import type { ProviderRegistry } from '../provider/registry.js';
 import type { IdentityProvider, TokenSet } from '../provider/types.js';
 import type {
   FlowOutcome,
@@ -28,8 +29,10 @@ import { LiveWaits, WaitEnded } from './waits.js';
 
 export interface FlowServiceOptions {
   store: FlowStore;
-  provider: IdentityProvider;
-  policy: SeedPolicy;
+  /** Every configured provider; a flow uses the one it recorded, and only that one. */
+  providers: ProviderRegistry;
+  /** What a flow may ask of a provider (its client, scope, audience; the broker's callback). */
+  policyFor(provider: IdentityProvider): SeedPolicy;
   waitTimeoutMs: number;
   /**
    * Hands the authorize URL to the user's browser; failures are the opener's
@@ -70,8 +73,8 @@ const NOT_OURS = 'This code was not received by the broker, was already used, or
 
 export class FlowService {
   readonly #store: FlowStore;
-  readonly #provider: IdentityProvider;
-  readonly #policy: SeedPolicy;
+  readonly #providers: ProviderRegistry;
+  readonly #policyFor: (provider: IdentityProvider) => SeedPolicy;
   readonly #waitTimeoutMs: number;
   readonly #open: FlowServiceOptions['openAuthorizeUrl'];
   readonly #waits = new LiveWaits();
@@ -80,8 +83,8 @@ export class FlowService {
   constructor(options: FlowServiceOptions) {
     this.#onClear = options.onClear;
     this.#store = options.store;
-    this.#provider = options.provider;
-    this.#policy = options.policy;
+    this.#providers = options.providers;
+    this.#policyFor = options.policyFor;
     this.#waitTimeoutMs = options.waitTimeoutMs;
     this.#open = options.openAuthorizeUrl;
   }
@@ -121,15 +124,29 @@ export class FlowService {
    * flow is then forgotten if this request started it.
    */
   async authorize(seed: SeededPKCE, cancelled: AbortSignal): Promise<PKCE> {
-    checkSeed(seed, this.#policy);
+    const domain = given(seed.domain);
+    // A domain must name a configured provider (400 naming them), and one that is up (503).
+    const named = this.#providers.forDomain(domain);
+    // Checked before any flow is made: a refused seed leaves nothing behind.
+    checkSeed(seed, this.#policyFor(named));
     if (this.#waits.stopped) throw shuttingDown();
     const { flow, created } = await this.#flowFor(seed);
+    // A flow already started goes on with its own provider; a domain naming another is a mistake.
+    const provider = flow.request ? this.#providerOf(flow.request, invalidRequest) : named;
+    if (provider.id !== named.id) {
+      if (domain !== undefined)
+        throw invalidRequest(
+          'domain names another identity provider than the one of this sign-in.',
+        );
+      checkSeed(seed, this.#policyFor(provider));
+    }
+    const policy = this.#policyFor(provider);
     if (flow.origin === 'solo' && !created) {
       // Its code is the credential (the broker fills in the verifier): it goes to its one waiter only.
       throw new BrokerError('flow_busy', 'This sign-in belongs to the request that started it.');
     }
     // The app holds the verifier, so the code is worthless to anyone else: a resume may have it again.
-    if (flow.outcome) return this.#answer(seed, flow, flow.outcome);
+    if (flow.outcome) return this.#answer(seed, flow, flow.outcome, policy);
     const held = await this.#store.claim(flow.state, this.#waitTimeoutMs + CLAIM_MARGIN_MS);
     if (held.kind === 'busy') {
       throw new BrokerError('flow_busy', 'Another request is already waiting for this sign-in.');
@@ -139,9 +156,9 @@ export class FlowService {
       let current = held.flow;
       let owner = false;
       if (!current.outcome && !current.request) {
-        const request = resolveRequest(seed, this.#policy);
+        const request = resolveRequest(seed, policy);
         // Pushed first where the provider takes PAR: a failed push fails this request, and the flow stays unstarted.
-        const url = await this.#authorizeUrlOf(current, request);
+        const url = await this.#authorizeUrlOf(current, request, provider);
         const started = await this.#store.start(current.state, request);
         if (!started) throw invalidRequest(UNKNOWN_STATE);
         current = started;
@@ -149,7 +166,12 @@ export class FlowService {
         await this.#open(url, { state: current.state });
       }
       const outcome = current.outcome ?? (await this.#wait(current, owner, cancelled));
-      return this.#answer(seed, current, outcome);
+      return this.#answer(
+        seed,
+        current,
+        outcome,
+        this.#policyFor(this.#providerOf(current.request, invalidRequest)),
+      );
     } finally {
       // A release that fails (store down) leaves the claim to its lease.
       await this.#store.release(flow.state, held.claim).catch(() => undefined);
@@ -167,7 +189,7 @@ export class FlowService {
       // Also the answer while POST /pkce/code has not yet started the flow: the client retries.
       throw new BrokerError('not_found', 'No sign-in with this state is waiting for the browser.');
     }
-    return this.#authorizeUrlOf(flow, flow.request);
+    return this.#authorizeUrlOf(flow, flow.request, this.#providerOf(flow.request, invalidRequest));
   }
 
   /** POST|GET /pkce/response/code */
@@ -183,7 +205,8 @@ export class FlowService {
         'This sign-in expects the provider to post its answer (response_mode=form_post), not a URL query.',
       );
     }
-    const check = this.#provider.checkCallback(params, flow.state);
+    // The flow's own provider judges its callback: with RFC 9207's iss, a code another provider issued is refused here.
+    const check = this.#providerOf(flow.request, invalidCallback).checkCallback(params, flow.state);
     if (!check.ok) {
       const outcome = {
         kind: 'error' as const,
@@ -221,15 +244,20 @@ export class FlowService {
       );
     }
     if (!code) throw invalidRequest('An authorization_code grant needs "code".');
-    const clientId = given(body.client_id);
-    if (clientId !== undefined && clientId !== this.#policy.clientId) {
-      throw invalidRequest('client_id does not match the configured client.');
-    }
     // Everything is checked before the code is taken: a wrong verifier does not burn it for its owner.
     const flow = await this.#store.findByCode(code);
     if (!flow || flow.outcome?.kind !== 'code') throw invalidGrant(NOT_OURS);
     const { iss } = flow.outcome;
-    const request = flow.request ?? resolveRequest({}, this.#policy);
+    // The code goes to the provider it came from, the flow's; never to the default, never by the app's choice.
+    const provider = this.#providerOf(flow.request, invalidGrant);
+    const policy = this.#policyFor(provider);
+    const clientId = given(body.client_id);
+    if (clientId !== undefined && clientId !== policy.clientId) {
+      throw invalidRequest(
+        "client_id does not match the client of this sign-in's identity provider.",
+      );
+    }
+    const request = flow.request ?? resolveRequest({}, policy);
     const redirectUri = given(body.redirect_uri);
     if (redirectUri !== undefined && redirectUri !== request.redirect_uri) {
       throw invalidGrant('redirect_uri differs from the one the code was issued for.');
@@ -238,7 +266,7 @@ export class FlowService {
     // Single use: of concurrent exchanges that all passed the checks, one takes the code.
     if (!(await this.#store.redeemCode(code))) throw invalidGrant(NOT_OURS);
     // The exchange takes the callback as the broker validated and stored it, not the app's copy.
-    const tokens = await this.#provider.exchangeCode({
+    const tokens = await provider.exchangeCode({
       code: flow.outcome.code,
       ...(iss !== undefined && { iss }),
       state: flow.state,
@@ -250,7 +278,7 @@ export class FlowService {
     if (subject && tokens.refresh_token !== undefined) {
       await this.#store.bindSubject(tokens.refresh_token, subject, SUBJECT_TTL_MS);
     }
-    return tokenAnswer(this.#provider, this.#policy, 'authorization_code', tokens, {
+    return tokenAnswer(provider, policy, 'authorization_code', tokens, {
       redirectUri: request.redirect_uri,
       audience: request.audience,
     });
@@ -276,9 +304,12 @@ export class FlowService {
    * naming anyone else is refused. One it never handed out is bound now.
    */
   async #refresh(refreshToken: string, body: TokenizedPKCE): Promise<PKCE> {
-    const audience = given(body.audience) ?? this.#policy.audience;
+    // No flow to say which provider: the client id (then the audience) does.
+    const provider = this.#providers.forClient(given(body.client_id), given(body.audience));
+    const policy = this.#policyFor(provider);
+    const audience = given(body.audience) ?? policy.audience;
     const bound = await this.#store.subjectOf(refreshToken);
-    const tokens = await this.#provider.refresh({
+    const tokens = await provider.refresh({
       refreshToken,
       ...(audience !== undefined && { audience }),
     });
@@ -293,15 +324,37 @@ export class FlowService {
       // A rotated refresh token gets the binding of the one it replaces.
       await this.#store.bindSubject(tokens.refresh_token ?? refreshToken, subject, SUBJECT_TTL_MS);
     }
-    return tokenAnswer(this.#provider, this.#policy, 'refresh_token', tokens, {
-      redirectUri: given(body.redirect_uri) ?? this.#policy.redirectUri,
+    return tokenAnswer(provider, policy, 'refresh_token', tokens, {
+      redirectUri: given(body.redirect_uri) ?? policy.redirectUri,
       audience,
     });
   }
 
   /** The one way a flow's provider URL is made, for the browser and for GET /pkce/authorize-url alike. */
-  #authorizeUrlOf(flow: FlowRecord, request: FlowRequest): Promise<URL> {
-    return this.#provider.authorizationUrl(authorizeParams(request, flow));
+  #authorizeUrlOf(
+    flow: FlowRecord,
+    request: FlowRequest,
+    provider: IdentityProvider,
+  ): Promise<URL> {
+    return provider.authorizationUrl(authorizeParams(request, flow));
+  }
+
+  /**
+   * The provider a flow recorded (a record from before there were several:
+   * the default). One this broker does not have configured is `refuse`d:
+   * another broker sharing the store with another configuration started it.
+   */
+  #providerOf(
+    request: FlowRequest | undefined,
+    refuse: (message: string) => BrokerError,
+  ): IdentityProvider {
+    const id = request?.provider ?? this.#providers.defaultId;
+    const provider = this.#providers.byId(id);
+    if (provider === undefined)
+      throw refuse(
+        `This sign-in belongs to the identity provider "${id}", which this broker does not have.`,
+      );
+    return provider;
   }
 
   async #flowFor(seed: SeededPKCE): Promise<{ flow: FlowRecord; created: boolean }> {
@@ -362,9 +415,9 @@ export class FlowService {
     );
   }
 
-  #answer(seed: SeededPKCE, flow: FlowRecord, outcome: FlowOutcome): PKCE {
+  #answer(seed: SeededPKCE, flow: FlowRecord, outcome: FlowOutcome, policy: SeedPolicy): PKCE {
     if (outcome.kind === 'error') throw outcomeError(outcome);
-    const request = flow.request ?? resolveRequest(seed, this.#policy);
+    const request = flow.request ?? resolveRequest(seed, policy);
     const echoed: SeededPKCEOut = {
       schema: MODEL_SCHEMA,
       response_type: 'code',

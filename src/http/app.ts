@@ -21,7 +21,7 @@ import { lazyValidatorCompiler, plainSerializer, registerValidationGate } from '
 import { authorizeUrlRoutes } from './routes/authorize-url.js';
 import { deviceRoutes } from './routes/device.js';
 import { docsRoutes } from './routes/docs.js';
-import { opsRoutes } from './routes/ops.js';
+import { opsRoutes, type OpsRoutesOptions } from './routes/ops.js';
 import { pkceRoutes } from './routes/pkce.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 
@@ -37,6 +37,8 @@ export interface AppOptions {
   store: FlowStore;
   logger: Logger;
   issuer: string;
+  /** Every configured provider's state, for GET /healthz. */
+  providers: OpsRoutesOptions['providers'];
   security: SecurityOptions;
   /** Header and request timeouts; defaults in limits.ts. */
   limits?: Partial<ServerLimits>;
@@ -202,7 +204,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     appName: options.appName ?? 'your app',
     maxWaiters: options.maxWaiters,
   });
-  await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
+  await app.register(opsRoutes, {
+    store: options.store,
+    issuer: options.issuer,
+    providers: options.providers,
+  });
   await app.register(authorizeUrlRoutes, { service: options.service });
   if (options.device)
     await app.register(deviceRoutes, { service: options.device, maxWaiters: options.maxWaiters });

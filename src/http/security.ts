@@ -16,8 +16,8 @@ export interface SecurityOptions {
   allowHosts: readonly string[];
   /** Origins granted CORS. */
   allowOrigins: readonly string[];
-  /** Origin of the provider's authorization endpoint: its form_post may reach the callback. */
-  providerOrigin(): string | undefined;
+  /** Whether `origin` is a configured provider's authorization endpoint's: its form_post may reach the callback. */
+  providerOrigin(origin: string): boolean;
   appIds: readonly string[];
 }
 
@@ -141,7 +141,7 @@ export function registerSecurity(app: FastifyInstance, options: SecurityOptions)
       // `null` is what browsers send for a form_post after a cross-origin redirect or under
       // Referrer-Policy: no-referrer; the callback's state (single use, 256 bits) protects it.
       const fromProvider =
-        config.callback === true && (origin === options.providerOrigin() || origin === 'null');
+        config.callback === true && (options.providerOrigin(origin) || origin === 'null');
       if (corsOrigins.has(origin)) {
         void reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
         void reply.header('access-control-expose-headers', 'Retry-After');

@@ -211,6 +211,44 @@ export const auth0Json = {
   required: ['domain', 'client', 'audience', 'redirects', 'oAuth'],
 } as const;
 
+/**
+ * The SDK's DescopeUser, from the ID token's claims. Part of Descope, not a
+ * shared schema. userId, id, givenName, familyName and email are required in
+ * the SDK's model (instanceOfDescopeUser), so they are always sent.
+ */
+const descopeUserJson = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    userId: str,
+    id: str,
+    givenName: str,
+    middleName: str,
+    familyName: str,
+    name: str,
+    email: str,
+    phone: str,
+    picture: str,
+    loginIds: { type: 'array', items: str },
+    isVerifiedEmail: { type: 'boolean' },
+  },
+  required: ['userId', 'id', 'givenName', 'familyName', 'email'],
+} as const;
+
+/** The SDK's Descope: what a Descope provider's sign-in answers, beside Auth0's shape. */
+export const descopeJson = {
+  $id: 'Descope',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    redirects: auth0Json.properties.redirects,
+    oAuth: auth0Json.properties.oAuth,
+    user: descopeUserJson,
+    audience: str,
+  },
+  required: ['redirects', 'oAuth'],
+} as const;
+
 export const pkceJson = {
   $id: 'PKCE',
   type: 'object',
@@ -222,6 +260,7 @@ export const pkceJson = {
     seed: { $ref: 'SeededPKCEOut#' },
     token: { $ref: 'TokenizedPKCEOut#' },
     auth0: { $ref: 'Auth0#' },
+    descope: { $ref: 'Descope#' },
   },
   required: ['schema'],
 } as const;
@@ -252,6 +291,7 @@ export const SHARED_SCHEMAS = [
   tokenizedPkceOutJson,
   oauthTokenJson,
   auth0Json,
+  descopeJson,
   pkceJson,
   problemJson,
 ] as const;
@@ -316,6 +356,8 @@ export type TokenizedPKCEOut = Model<typeof tokenizedPkceOutJson>;
 export type OAuthToken = Model<typeof oauthTokenJson>;
 export type Auth0User = Model<typeof auth0UserJson>;
 export type Auth0 = Model<typeof auth0Json>;
+export type DescopeUser = Model<typeof descopeUserJson>;
+export type Descope = Model<typeof descopeJson>;
 export type PKCE = Model<typeof pkceJson>;
 export type Problem = Model<typeof problemJson>;
 export type DeviceStartRequest = Model<typeof deviceStartRequestJson>;

@@ -41,6 +41,24 @@ export function buildRequestOptions(
   return options;
 }
 
+/**
+ * Discovery failures that say the provider could not be reached (no answer,
+ * a timeout, a 5xx after the retry), as opposed to a configuration mistake
+ * (4xx, an invalid document, another issuer). Both are `startup_failed`; the
+ * registry keeps a provider of several that is only unreachable, and a
+ * WeakSet says which without reading message text.
+ */
+const unreachable = new WeakSet<Error>();
+
+export function isUnreachable(error: unknown): boolean {
+  return error instanceof Error && unreachable.has(error);
+}
+
+function markUnreachable<E extends Error>(error: E): E {
+  unreachable.add(error);
+  return error;
+}
+
 export function discoveryUrlOf(issuer: string): string {
   return `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
 }
@@ -74,6 +92,7 @@ export async function fetchMetadata(
     startup: { issuer, document: where },
   };
   const response = await fetchDiscovery(issuerUrl, options, call);
+  if (response.status >= 500) throw markUnreachable(await unexpectedStatus(response, call));
   if (response.status !== 200) throw await unexpectedStatus(response, call);
 
   // Microsoft's multi-tenant documents name a template, never the configured URL (entra.ts).
@@ -166,7 +185,7 @@ async function fetchDiscovery(
       } as oauth.DiscoveryRequestOptions);
     } catch (err) {
       if (attempt < attempts) continue;
-      throw upstreamError(err, call);
+      throw markUnreachable(upstreamError(err, call));
     }
     if (response.status >= 500 && attempt < attempts) {
       await response.body?.cancel().catch(() => undefined);

@@ -104,3 +104,20 @@ function hostKey(url: URL): string {
   const port = url.port !== '' ? url.port : (DEFAULT_PORTS[url.protocol] ?? '');
   return `${url.hostname.toLowerCase().replace(/\.$/, '')}:${port}`;
 }
+
+/**
+ * The kind of provider an issuer names, where its host makes it obvious:
+ * Auth0 tenants (`*.auth0.com`) and Descope (`api.descope.com`); anything else
+ * is a generic OpenID provider. A custom domain says so with `kind`.
+ */
+export function inferKind(issuer: string): 'oidc' | 'auth0' | 'descope' {
+  let host: string;
+  try {
+    host = new URL(issuer).hostname.toLowerCase().replace(/\.$/, '');
+  } catch {
+    return 'oidc';
+  }
+  if (host === 'auth0.com' || host.endsWith('.auth0.com')) return 'auth0';
+  if (host === 'api.descope.com' || host.endsWith('.descope.com')) return 'descope';
+  return 'oidc';
+}

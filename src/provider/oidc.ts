@@ -20,7 +20,7 @@ import {
 } from './device.js';
 import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
 import { issuerForTenant, tenantIssuerTemplate } from './entra.js';
-import { issuerProblem, matchesDomain } from './issuer.js';
+import { inferKind, issuerProblem, matchesDomain } from './issuer.js';
 import type {
   AuthorizeParams,
   CallbackCheck,
@@ -30,6 +30,7 @@ import type {
   DevicePoll,
   IdentityProvider,
   IdTokenClaims,
+  ProviderKind,
   RefreshRequest,
   TokenSet,
   ValidatedCallback,
@@ -46,6 +47,10 @@ import {
 } from './upstream-errors.js';
 
 export interface ProviderConfig {
+  /** Default `default`: the id flows record (registry.ts). */
+  id?: string;
+  /** Default: inferred from the issuer's host (inferKind). */
+  kind?: ProviderKind;
   /** The exact issuer identifier; discovery at issuer (trailing slash stripped) + '/.well-known/openid-configuration'. */
   issuer: string;
   clientId: string;
@@ -112,8 +117,8 @@ function transportOf(config: ProviderConfig): {
 }
 
 class OidcProvider implements IdentityProvider {
-  /** The single flag-defined provider (registry contract). */
-  readonly id = 'default';
+  readonly id: string;
+  readonly kind: ProviderKind;
   readonly issuer: string;
   readonly clientId: string;
   readonly authorizationOrigin: string;
@@ -154,6 +159,8 @@ class OidcProvider implements IdentityProvider {
     timeoutMs: number,
   ) {
     this.#as = as;
+    this.id = config.id ?? 'default';
+    this.kind = config.kind ?? inferKind(config.issuer);
     this.issuer = as.issuer;
     this.clientId = config.clientId;
     this.#clientSecret = config.clientSecret;

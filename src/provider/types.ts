@@ -118,9 +118,16 @@ export type DevicePoll =
   | { kind: 'denied'; error: string; description?: string }
   | { kind: 'expired' };
 
+/**
+ * How the provider's answer is shaped: `auth0` and `oidc` fill the PKCE
+ * answer's `auth0`, `descope` its `descope` (src/flow/token-answer.ts).
+ */
+export type ProviderKind = 'oidc' | 'auth0' | 'descope';
+
 export interface IdentityProvider {
-  /** The provider's configured id (registry contract); the flag-defined one is "default". */
+  /** The configured id (the `providers` list's `id`; the flags' provider is `default`); flows record it. */
   readonly id: string;
+  readonly kind: ProviderKind;
   /** The issuer identifier exactly as discovered. */
   readonly issuer: string;
   readonly clientId: string;

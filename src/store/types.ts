@@ -49,6 +49,12 @@ export interface AuthorizeExtras {
  * without PAR it is a live secret (state and nonce).
  */
 export interface FlowRequest {
+  /**
+   * The id of the provider the flow was sent to (src/provider/registry.ts):
+   * every later step uses that one only. Absent in a record stored before
+   * there were several: the default provider's.
+   */
+  provider?: string;
   client_id: string;
   redirect_uri: string;
   scope: string[];

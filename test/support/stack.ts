@@ -13,6 +13,8 @@ import {
 } from '../../src/devprovider/provider.js';
 import { createLogger } from '../../src/logging.js';
 import { discoverProvider } from '../../src/provider/oidc.js';
+import type { Scheduler } from '../../src/provider/registry.js';
+import type { ProviderKind } from '../../src/provider/types.js';
 import type { FlowStore } from '../../src/store/types.js';
 
 export interface Stack {
@@ -108,6 +110,127 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async close() {
       await broker.close();
       await devProvider.close();
+    },
+  };
+}
+
+export interface ProvidersStack {
+  /** The bundled providers by id (only those that run: a `down` one has none until started). */
+  devProviders: Record<string, DevProvider>;
+  broker: RunningBroker;
+  nextAuthorizeUrl(): Promise<URL>;
+  logs: string[];
+  /** Resolves at the first log line (already written or to come) that contains `text`. */
+  logged(text: string): Promise<string>;
+  api(path: string, init?: RequestInit): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface ProvidersStackEntry {
+  id: string;
+  kind?: ProviderKind;
+  /** The bundled provider's options (clientId defaults to `client-<id>`). */
+  provider?: DevProviderOptions;
+  /**
+   * Configured but not running at start: the broker finds nothing on its
+   * port. Start it with `startDevProvider({ port, clientId })`.
+   */
+  down?: { port: number };
+}
+
+/**
+ * Several bundled providers and a broker configured as a person would: a
+ * config file with a `providers` list, discovered by the broker itself (so
+ * start-up, down providers and their background discovery are the real ones).
+ */
+export async function startProvidersStack(options: {
+  entries: ProvidersStackEntry[];
+  argv?: string[];
+  store?: FlowStore;
+  scheduler?: Scheduler;
+  /** Extra top-level config-file keys. */
+  file?: Record<string, unknown>;
+}): Promise<ProvidersStack> {
+  const devProviders: Record<string, DevProvider> = {};
+  try {
+    await Promise.all(
+      options.entries
+        .filter((entry) => entry.down === undefined)
+        .map(async (entry) => {
+          devProviders[entry.id] = await startDevProvider({
+            clientId: `client-${entry.id}`,
+            ...entry.provider,
+          });
+        }),
+    );
+  } catch (error) {
+    await Promise.all(Object.values(devProviders).map((p) => p.close()));
+    throw error;
+  }
+  const file = {
+    ...options.file,
+    providers: options.entries.map((entry) => ({
+      id: entry.id,
+      ...(entry.kind !== undefined && { kind: entry.kind }),
+      issuer: devProviders[entry.id]?.issuer ?? `http://127.0.0.1:${entry.down!.port}`,
+      clientId:
+        devProviders[entry.id]?.clientId ?? entry.provider?.clientId ?? `client-${entry.id}`,
+    })),
+  };
+  const config = loadConfig({
+    argv: ['--port', '0', '--par', 'never', '--provider-timeout', '2', ...(options.argv ?? [])],
+    env: {},
+    readFile: () => JSON.stringify(file),
+  }).config;
+  const logs: string[] = [];
+  const listeners: Array<(line: string) => void> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        logs.push(line);
+        for (const listener of [...listeners]) listener(line);
+      }
+      done();
+    },
+  });
+  const logger = createLogger({ level: 'debug', destination: sink });
+  const queue = urlQueue();
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker({
+      config,
+      logger,
+      ...(options.store && { store: options.store }),
+      ...(options.scheduler && { scheduler: options.scheduler }),
+      openAuthorizeUrl: async (url) => queue.push(url),
+    });
+  } catch (error) {
+    await Promise.all(Object.values(devProviders).map((p) => p.close()));
+    throw error;
+  }
+  for (const provider of Object.values(devProviders))
+    provider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
+  return {
+    devProviders,
+    broker,
+    logs,
+    logged(text) {
+      const seen = logs.find((line) => line.includes(text));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve) => {
+        const listener = (line: string): void => {
+          if (!line.includes(text)) return;
+          listeners.splice(listeners.indexOf(listener), 1);
+          resolve(line);
+        };
+        listeners.push(listener);
+      });
+    },
+    nextAuthorizeUrl: queue.next,
+    api: (path, init) => fetch(`${broker.url}${path}`, init),
+    async close() {
+      await broker.close();
+      await Promise.all(Object.values(devProviders).map((p) => p.close()));
     },
   };
 }
