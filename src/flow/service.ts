@@ -23,7 +23,8 @@ import type {
   WaitResult,
 } from '../store/types.js';
 import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } from './seed.js';
-import { tokenAnswer } from './token-answer.js';
+import { claimsWithUserInfo, tokenAnswer } from './token-answer.js';
+import type { UserInfoChoice } from '../provider/choices.js';
 import { LiveWaits, WaitEnded } from './waits.js';
 
 export interface FlowServiceOptions {
@@ -36,6 +37,10 @@ export interface FlowServiceOptions {
    * to report. `flow` names the sign-in: a pushed URL (PAR) does not.
    */
   openAuthorizeUrl(url: URL, flow: { state: string }): void | Promise<void>;
+  /** --userinfo: when the answer's user is completed from user info. Default `auto`. */
+  userInfo?: UserInfoChoice;
+  /** Where a dropped user info is said. */
+  warn?(details: Record<string, unknown>, message: string): void;
 }
 
 /** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
@@ -73,8 +78,12 @@ export class FlowService {
   readonly #waitTimeoutMs: number;
   readonly #open: FlowServiceOptions['openAuthorizeUrl'];
   readonly #waits = new LiveWaits();
+  readonly #userInfo: UserInfoChoice;
+  readonly #warn: NonNullable<FlowServiceOptions['warn']>;
 
   constructor(options: FlowServiceOptions) {
+    this.#userInfo = options.userInfo ?? 'auto';
+    this.#warn = options.warn ?? (() => {});
     this.#store = options.store;
     this.#provider = options.provider;
     this.#policy = options.policy;
@@ -234,7 +243,7 @@ export class FlowService {
     // Single use: of concurrent exchanges that all passed the checks, one takes the code.
     if (!(await this.#store.redeemCode(code))) throw invalidGrant(NOT_OURS);
     // The exchange takes the callback as the broker validated and stored it, not the app's copy.
-    const tokens = await this.#provider.exchangeCode({
+    const exchanged = await this.#provider.exchangeCode({
       code: flow.outcome.code,
       ...(iss !== undefined && { iss }),
       state: flow.state,
@@ -242,6 +251,7 @@ export class FlowService {
       verifier,
       nonce: flow.nonce,
     });
+    const tokens = await this.#withUserInfo(exchanged, request.scope);
     const subject = subjectOf(tokens);
     if (subject && tokens.refresh_token !== undefined) {
       await this.#store.bindSubject(tokens.refresh_token, subject, SUBJECT_TTL_MS);
@@ -274,10 +284,14 @@ export class FlowService {
   async #refresh(refreshToken: string, body: TokenizedPKCE): Promise<PKCE> {
     const audience = given(body.audience) ?? this.#policy.audience;
     const bound = await this.#store.subjectOf(refreshToken);
-    const tokens = await this.#provider.refresh({
+    const refreshed = await this.#provider.refresh({
       refreshToken,
       ...(audience !== undefined && { audience }),
     });
+    const tokens = await this.#withUserInfo(
+      refreshed,
+      refreshed.scope?.split(' ') ?? this.#policy.scope,
+    );
     const named = subjectOf(tokens);
     if (bound && named && (named.iss !== bound.iss || named.sub !== bound.sub)) {
       throw invalidGrant(
@@ -293,6 +307,16 @@ export class FlowService {
       redirectUri: given(body.redirect_uri) ?? this.#policy.redirectUri,
       audience,
     });
+  }
+
+  /** The token set whose claims the answer's user is made of (token-answer.ts). */
+  async #withUserInfo(tokens: TokenSet, scopes: readonly string[]): Promise<TokenSet> {
+    const claims = await claimsWithUserInfo(this.#provider, tokens, {
+      mode: this.#userInfo,
+      scopes,
+      warn: this.#warn,
+    });
+    return claims === tokens.claims || claims === undefined ? tokens : { ...tokens, claims };
   }
 
   /** The one way a flow's provider URL is made, for the browser and for GET /pkce/authorize-url alike. */

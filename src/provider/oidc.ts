@@ -20,13 +20,23 @@ import type {
   CodeExchange,
   IdentityProvider,
   IdTokenClaims,
+  LogoutRequest,
   RefreshRequest,
   TokenSet,
+  TokenTypeHint,
+  UserInfoOutcome,
   ValidatedCallback,
 } from './types.js';
 import type { ParChoice, ResponseModeChoice } from './choices.js';
 import { responseModesOf, type ResponseModes } from './response-mode.js';
 import { roundTrip } from './round-trip.js';
+import {
+  buildLogoutUrl,
+  fetchUserInfo,
+  revokeToken,
+  sessionCapabilities,
+  type SessionClient,
+} from './session.js';
 import {
   callbackProblem,
   idTokenError,
@@ -87,6 +97,9 @@ class OidcProvider implements IdentityProvider {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly responseModes: ResponseModes;
   readonly startupWarnings: readonly string[];
+  readonly hasRevocation: boolean;
+  readonly hasUserInfo: boolean;
+  readonly hasLogout: boolean;
 
   readonly #as: oauth.AuthorizationServer;
   readonly #client: oauth.Client;
@@ -108,6 +121,8 @@ class OidcProvider implements IdentityProvider {
   readonly #parRequest: UpstreamCall;
   /** Authorize parameters go to the pushed_authorization_request_endpoint first (RFC 9126). */
   readonly #pushes: boolean;
+  /** Revocation and user info (session.ts). */
+  readonly #session: SessionClient;
 
   constructor(
     config: ProviderConfig,
@@ -153,6 +168,18 @@ class OidcProvider implements IdentityProvider {
     // What the provider refuses in a push is the authorization request the app asked for.
     this.#parRequest = { name: 'pushed authorization request', timeoutMs, judgesRequest: true };
     this.#pushes = pushesAuthorizationRequests(as, config.par ?? 'auto');
+    ({
+      hasRevocation: this.hasRevocation,
+      hasUserInfo: this.hasUserInfo,
+      hasLogout: this.hasLogout,
+    } = sessionCapabilities(as));
+    this.#session = {
+      as,
+      client: this.#client,
+      clientAuth: this.#clientAuth,
+      options,
+      timeoutMs,
+    };
   }
 
   async authorizationUrl(params: AuthorizeParams): Promise<URL> {
@@ -271,6 +298,18 @@ class OidcProvider implements IdentityProvider {
         oauth.processRefreshTokenResponse(await this.#asFor(response), this.#client, response),
     );
     return tokenSet(json, await this.#verifyIdToken(json));
+  }
+
+  revoke(token: string, hint?: TokenTypeHint): Promise<void> {
+    return revokeToken(this.#session, token, hint);
+  }
+
+  logoutUrl(request: LogoutRequest): URL | undefined {
+    return buildLogoutUrl(this.#as, this.clientId, request);
+  }
+
+  userInfo(accessToken: string, expectedSub: string): Promise<UserInfoOutcome> {
+    return fetchUserInfo(this.#session, accessToken, expectedSub);
   }
 
   matchesDomain(domain: string): boolean {
