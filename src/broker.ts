@@ -6,6 +6,7 @@ import { createBrowserOpener } from './browser/open.js';
 import type { BrokerConfig } from './config/load.js';
 import { BrokerError } from './errors.js';
 import { FlowService } from './flow/service.js';
+import { SessionService } from './flow/session.js';
 import type { SeedPolicy } from './flow/seed.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logging.js';
@@ -35,6 +36,8 @@ export interface StartBrokerOptions {
    * pushed URL (PAR: only client_id and request_uri) does not.
    */
   openAuthorizeUrl?: (url: URL, flow: { state: string }) => void | Promise<void>;
+  /** Receives the logout URL of a POST /pkce/logout with `"open": true`, instead of the --open behaviour. */
+  openLogoutUrl?: (url: URL) => void | Promise<void>;
   appName?: string;
 }
 
@@ -90,15 +93,36 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     matchesDomain: (domain) => provider.matchesDomain(domain),
     responseModes: provider.responseModes,
   };
+  const opener = createBrowserOpener(config.open, logger);
   const service = new FlowService({
     store,
     provider,
     policy,
     waitTimeoutMs: config.waitTimeoutSec * 1000,
-    openAuthorizeUrl: options.openAuthorizeUrl ?? createBrowserOpener(config.open, logger),
+    openAuthorizeUrl: options.openAuthorizeUrl ?? opener,
+    userInfo: config.userInfo,
+    warn: (details, message) => logger.warn(details, message),
+  });
+  const session = new SessionService({
+    // One provider today; the registry's forClient picks among several (issue 11).
+    providerForClient: (clientId) => {
+      if (clientId !== undefined && clientId !== provider.clientId) {
+        throw new BrokerError(
+          'invalid_request',
+          'client_id does not match the configured client.',
+          {
+            oauthError: 'invalid_request',
+          },
+        );
+      }
+      return provider;
+    },
+    allowedLogoutRedirects: () => [policy.redirectUri, ...config.allowRedirectUris],
+    openLogoutUrl: (url) => (options.openLogoutUrl ?? opener)(url),
   });
   const app = await buildApp({
     service,
+    session,
     store,
     logger,
     issuer: provider.issuer,

@@ -3,7 +3,9 @@
  * names are a contract with browser tests and with scriptedLogin (login.ts):
  * #login-form (#username, #password, #login-submit, #login-error),
  * #consent-form (#consent-submit), #deny-form (#consent-deny),
- * #error-code / #error-description.
+ * #error-code / #error-description, and for RP-initiated logout #logout-confirm,
+ * #logout-cancel (buttons of oidc-provider's own form, op.logoutForm) and
+ * #logout-success.
  */
 
 const ENTITIES: Record<string, string> = {
@@ -94,4 +96,26 @@ export function errorPage(error: string, description?: string): string {
     'Something went wrong',
     `<p id="error-code" class="error">${escapeHtml(error)}</p>${detail}`,
   );
+}
+
+/**
+ * The end-session confirmation (OpenID RP-Initiated Logout 1.0 §2).
+ * `form` is oidc-provider's hidden form (its xsrf token and the action);
+ * both buttons submit it, and only "yes" carries `logout=yes`.
+ */
+export function logoutPage(input: { form: string; host: string }): string {
+  return page(
+    'Sign out',
+    `<p>Do you want to sign out from <strong>${escapeHtml(input.host)}</strong>?</p>
+${input.form}
+<button id="logout-confirm" type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>Yes, sign me out</button>
+<button id="logout-cancel" type="submit" form="op.logoutForm">No, stay signed in</button>`,
+  );
+}
+
+/** Shown when a sign-out had no post_logout_redirect_uri to return to. */
+export function logoutSuccessPage(input: { clientId?: string }): string {
+  const from =
+    input.clientId === undefined ? '' : ` from <strong>${escapeHtml(input.clientId)}</strong>`;
+  return page('Signed out', `<p id="logout-success">You have signed out${from}.</p>`);
 }

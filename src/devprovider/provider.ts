@@ -12,7 +12,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
 import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
 import { loadOidcProvider } from './load.js';
-import { errorPage } from './pages.js';
+import { PAGE_CSP, errorPage, logoutPage, logoutSuccessPage } from './pages.js';
 
 export interface DevProviderOptions {
   /**
@@ -107,6 +107,8 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
             grant_types: ['authorization_code', 'refresh_token'],
             response_types: ['code'],
             redirect_uris: [...redirectUris],
+            // Where a sign-out may return: the same loopback URIs as the sign-in.
+            post_logout_redirect_uris: [...redirectUris],
             id_token_signed_response_alg: 'RS256',
           }
         : undefined,
@@ -163,7 +165,24 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         // On by default in v9, and then a `resource` parameter needs resource
         // server definitions; the broker sends `audience`, not `resource`.
         resourceIndicators: { enabled: false },
-        rpInitiatedLogout: { enabled: false },
+        // On by default; said here because the broker's user info merge relies on it.
+        userinfo: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            ctx.set('Cache-Control', 'no-store');
+            ctx.set('Content-Security-Policy', PAGE_CSP);
+            ctx.type = 'html';
+            ctx.body = logoutPage({ form, host: ctx.host });
+          },
+          postLogoutSuccessSource: async (ctx) => {
+            ctx.set('Cache-Control', 'no-store');
+            ctx.set('Content-Security-Policy', PAGE_CSP);
+            ctx.type = 'html';
+            const clientId = ctx.oidc.client?.clientId;
+            ctx.body = logoutSuccessPage(clientId === undefined ? {} : { clientId });
+          },
+        },
         pushedAuthorizationRequests: {
           enabled: options.par ?? true,
           requirePushedAuthorizationRequests: false,

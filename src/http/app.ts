@@ -10,6 +10,7 @@ import Fastify, {
 import type { Bindings, ChildLoggerOptions } from 'pino';
 import { BrokerError } from '../errors.js';
 import type { FlowService } from '../flow/service.js';
+import type { SessionService } from '../flow/session.js';
 import type { Logger } from '../logging.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
 import type { FlowStore } from '../store/types.js';
@@ -21,6 +22,7 @@ import { authorizeUrlRoutes } from './routes/authorize-url.js';
 import { docsRoutes } from './routes/docs.js';
 import { opsRoutes } from './routes/ops.js';
 import { pkceRoutes } from './routes/pkce.js';
+import { sessionRoutes } from './routes/session.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -30,6 +32,8 @@ const JSON_POISONING = 'error';
 
 export interface AppOptions {
   service: FlowService;
+  /** POST /pkce/revoke and /pkce/logout; absent, they are not served. */
+  session?: SessionService;
   store: FlowStore;
   logger: Logger;
   issuer: string;
@@ -198,6 +202,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     appName: options.appName ?? 'your app',
     maxWaiters: options.maxWaiters,
   });
+  if (options.session) await app.register(sessionRoutes, { service: options.session });
   await app.register(opsRoutes, { store: options.store, issuer: options.issuer });
   await app.register(authorizeUrlRoutes, { service: options.service });
   await app.register(docsRoutes);

@@ -238,6 +238,52 @@ export const problemJson = {
   required: ['type', 'title', 'status'],
 } as const;
 
+/**
+ * POST /pkce/revoke: the SDK's RevokedPKCE (`schema`, `client_id`, `token`,
+ * the two required), plus RFC 7009's optional `token_type_hint`.
+ */
+export const revokedPkceJson = {
+  $id: 'RevokedPKCE',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    // Accepted and ignored, whatever it holds.
+    schema: {},
+    client_id: shortStr,
+    token: { type: 'string', minLength: 1, maxLength: 8192 },
+    token_type_hint: { type: 'string', enum: ['refresh_token', 'access_token'] },
+  },
+  required: ['client_id', 'token'],
+} as const;
+
+/** POST /pkce/logout: what to revoke and where the browser goes after the provider's sign-out. */
+export const logoutPkceJson = {
+  $id: 'LogoutPKCE',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    schema: {},
+    client_id: shortStr,
+    refresh_token: { type: 'string', minLength: 1, maxLength: 8192 },
+    id_token_hint: { type: 'string', minLength: 1, maxLength: 8192 },
+    post_logout_redirect_uri: shortStr,
+    /** Open the logout URL in the user's browser, as POST /pkce/code opens the sign-in. */
+    open: { type: 'boolean' },
+  },
+} as const;
+
+export const loggedOutPkceJson = {
+  $id: 'LoggedOutPKCE',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    schema: { $ref: 'EmbeddedModelSchema#' },
+    /** The provider's RP-initiated logout URL; absent when it has none. */
+    logout_url: str,
+  },
+  required: ['schema'],
+} as const;
+
 /** Every shared schema, in dependency order, for `fastify.addSchema`. */
 export const SHARED_SCHEMAS = [
   embeddedModelSchemaJson,
@@ -251,6 +297,9 @@ export const SHARED_SCHEMAS = [
   auth0Json,
   pkceJson,
   problemJson,
+  revokedPkceJson,
+  logoutPkceJson,
+  loggedOutPkceJson,
 ] as const;
 
 // ---- The types, from the schemas ----------------------------------------
@@ -270,6 +319,9 @@ export type Auth0User = Model<typeof auth0UserJson>;
 export type Auth0 = Model<typeof auth0Json>;
 export type PKCE = Model<typeof pkceJson>;
 export type Problem = Model<typeof problemJson>;
+export type RevokedPKCE = Model<typeof revokedPkceJson>;
+export type LogoutPKCE = Model<typeof logoutPkceJson>;
+export type LoggedOutPKCE = Model<typeof loggedOutPkceJson>;
 
 export const MODEL_SCHEMA: EmbeddedModelSchema = Object.freeze({
   migration: 0,
