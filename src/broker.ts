@@ -7,6 +7,7 @@ import type { BrokerConfig } from './config/load.js';
 import { BrokerError } from './errors.js';
 import { DeviceService, type PollScheduler } from './flow/device.js';
 import { FlowService } from './flow/service.js';
+import { SessionService } from './flow/session.js';
 import type { SeedPolicy } from './flow/seed.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logging.js';
@@ -57,6 +58,8 @@ export interface StartBrokerOptions {
    * pushed URL (PAR: only client_id and request_uri) does not.
    */
   openAuthorizeUrl?: (url: URL, flow: { state: string }) => void | Promise<void>;
+  /** Receives the logout URL of a POST /pkce/logout with `"open": true`, instead of the --open behaviour. */
+  openLogoutUrl?: (url: URL) => void | Promise<void>;
   appName?: string;
 }
 
@@ -125,6 +128,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       responseModes: provider.responseModes,
     };
   };
+  const opener = createBrowserOpener(config.open, logger);
   const device = new DeviceService({
     store: deviceStore,
     pickProvider: (domain) => registry.forDomain(domain),
@@ -138,12 +142,20 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     providers: registry,
     policyFor,
     waitTimeoutMs: config.waitTimeoutSec * 1000,
-    openAuthorizeUrl: options.openAuthorizeUrl ?? createBrowserOpener(config.open, logger),
+    openAuthorizeUrl: options.openAuthorizeUrl ?? opener,
     onClear: () => device.clear(),
+    userInfo: config.userInfo,
+    warn: (details, message) => logger.warn(details, message),
+  });
+  const session = new SessionService({
+    providerForClient: (clientId, audience) => registry.forClient(clientId, audience),
+    allowedLogoutRedirects: () => [callback.redirectUri, ...config.allowRedirectUris],
+    openLogoutUrl: (url) => (options.openLogoutUrl ?? opener)(url),
   });
   const app = await buildApp({
     service,
     device,
+    session,
     store,
     logger,
     issuer: registry.list().find((p) => p.id === registry.defaultId)?.issuer ?? '',

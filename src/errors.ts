@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   invalid_grant: 400,
   invalid_callback: 400,
+  /** POST /pkce/revoke for a provider without a revocation_endpoint (RFC 7009). */
+  revocation_unsupported: 400,
   unauthorized_app: 401,
   /** The provider has no device_authorization_endpoint (RFC 8628). */
   device_flow_unsupported: 400,

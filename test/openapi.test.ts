@@ -121,9 +121,14 @@ describe('operational endpoints', () => {
     check('SeededPKCE', { $ref: 'SeededPKCE' }, clientKeys(Pieces.SeededPKCEFromJSON));
     check('TokenizedPKCE', { $ref: 'TokenizedPKCE' }, clientKeys(Pieces.TokenizedPKCEFromJSON));
     check('PKCE', { $ref: 'PKCE' }, clientKeys(Pieces.PKCEFromJSON));
+    // RFC 7009's optional token_type_hint is the one key POST /pkce/revoke adds to the client's model (issue 13).
+    const revoked = clientKeys(Pieces.RevokedPKCEFromJSON);
+    revoked.set('token_type_hint', new Map());
+    check('RevokedPKCE', { $ref: 'RevokedPKCE' }, revoked);
     assert.deepEqual(
       Object.keys(schemas).filter((name) => !visited.has(name)),
-      ['Problem'],
+      // POST /pkce/logout's models are the broker's own: the SDK has no such endpoint.
+      ['Problem', 'LogoutPKCE', 'LoggedOutPKCE'],
       'models checked against no client model',
     );
   });

@@ -14,8 +14,10 @@ import { parseProviderList, type ProviderSpec } from './providers.js';
 import {
   PAR_CHOICES,
   RESPONSE_MODE_CHOICES,
+  USERINFO_CHOICES,
   type ParChoice,
   type ResponseModeChoice,
+  type UserInfoChoice,
 } from '../provider/choices.js';
 
 export interface BrokerConfig {
@@ -47,6 +49,8 @@ export interface BrokerConfig {
   responseMode: ResponseModeChoice;
   /** Pushed authorization requests (RFC 9126): `auto` where the provider has the endpoint. */
   par: ParChoice;
+  /** When the token answer's user is completed from the provider's user info. */
+  userInfo: UserInfoChoice;
   appIds: readonly string[];
   allowOrigins: readonly string[];
   allowHosts: readonly string[];
@@ -68,6 +72,7 @@ export const DEFAULTS = {
   providerTimeout: 10,
   responseMode: 'auto',
   par: 'auto',
+  userinfo: 'auto',
   logLevel: 'info',
 } as const;
 
@@ -334,6 +339,7 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
 
   const responseMode = choice('responseMode', '--response-mode', RESPONSE_MODE_CHOICES);
   const par = choice('par', '--par', PAR_CHOICES);
+  const userInfo = choice('userinfo', '--userinfo', USERINFO_CHOICES);
 
   const flowTtlSec = int('flowTtl', DEFAULTS.flowTtl, 10, 86_400, '--flow-ttl');
   // Unset, it follows a shorter --flow-ttl; set, it must fit in it.
@@ -384,6 +390,7 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     ),
     responseMode,
     par,
+    userInfo,
     appIds,
     allowOrigins,
     allowHosts: list('allowHost'),

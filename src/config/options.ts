@@ -174,6 +174,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
       'Pushed authorization requests (RFC 9126): where the provider offers them, always (else refuse to start), or never.',
   },
   {
+    flag: 'userinfo',
+    kind: 'string',
+    meta: 'auto|always|never',
+    defaultText: 'auto',
+    description:
+      "Fetch the provider's user info for the token answer's user: auto = where the ID token lacks the asked scopes' claims.",
+  },
+  {
     flag: 'app-id',
     kind: 'list',
     meta: 'ID',

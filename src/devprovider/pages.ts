@@ -6,7 +6,9 @@
  * #error-code / #error-description; the device flow's (RFC 8628): #device-form
  * (oidc-provider's op.deviceInputForm inside, field user_code; #device-submit,
  * #device-error), #device-confirm-form (op.deviceConfirmForm; #device-user-code,
- * #device-confirm, #device-abort), #device-success.
+ * #device-confirm, #device-abort), #device-success; and for RP-initiated logout #logout-confirm,
+ * #logout-cancel (buttons of oidc-provider's own form, op.logoutForm) and
+ * #logout-success.
  */
 
 const ENTITIES: Record<string, string> = {
@@ -144,4 +146,26 @@ export function deviceSuccessPage(): string {
     'Signed in',
     '<p id="device-success">Your device is signed in. You can close this page.</p>',
   );
+}
+
+/**
+ * The end-session confirmation (OpenID RP-Initiated Logout 1.0 §2).
+ * `form` is oidc-provider's hidden form (its xsrf token and the action);
+ * both buttons submit it, and only "yes" carries `logout=yes`.
+ */
+export function logoutPage(input: { form: string; host: string }): string {
+  return page(
+    'Sign out',
+    `<p>Do you want to sign out from <strong>${escapeHtml(input.host)}</strong>?</p>
+${input.form}
+<button id="logout-confirm" type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>Yes, sign me out</button>
+<button id="logout-cancel" type="submit" form="op.logoutForm">No, stay signed in</button>`,
+  );
+}
+
+/** Shown when a sign-out had no post_logout_redirect_uri to return to. */
+export function logoutSuccessPage(input: { clientId?: string }): string {
+  const from =
+    input.clientId === undefined ? '' : ` from <strong>${escapeHtml(input.clientId)}</strong>`;
+  return page('Signed out', `<p id="logout-success">You have signed out${from}.</p>`);
 }

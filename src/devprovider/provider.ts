@@ -12,7 +12,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { devicePages, interactionRoutes, type DemoUser, type Middleware } from './interactions.js';
 import { ModelAdapter, MemoryStore, type Adapter, type Payload } from './memory-adapter.js';
 import { loadOidcProvider } from './load.js';
-import { errorPage } from './pages.js';
+import { PAGE_CSP, errorPage, logoutPage, logoutSuccessPage } from './pages.js';
 
 export interface DevProviderOptions {
   /**
@@ -120,6 +120,8 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
             ],
             response_types: ['code'],
             redirect_uris: [...redirectUris],
+            // Where a sign-out may return: the same loopback URIs as the sign-in.
+            post_logout_redirect_uris: [...redirectUris],
             id_token_signed_response_alg: 'RS256',
           }
         : undefined,
@@ -176,9 +178,26 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
         // On by default in v9, and then a `resource` parameter needs resource
         // server definitions; the broker sends `audience`, not `resource`.
         resourceIndicators: { enabled: false },
-        rpInitiatedLogout: { enabled: false },
         // RFC 8628, with our user-code, confirmation and success pages.
         deviceFlow: { enabled: options.deviceFlow ?? true, ...devicePages },
+        // On by default; said here because the broker's user info merge relies on it.
+        userinfo: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            ctx.set('Cache-Control', 'no-store');
+            ctx.set('Content-Security-Policy', PAGE_CSP);
+            ctx.type = 'html';
+            ctx.body = logoutPage({ form, host: ctx.host });
+          },
+          postLogoutSuccessSource: async (ctx) => {
+            ctx.set('Cache-Control', 'no-store');
+            ctx.set('Content-Security-Policy', PAGE_CSP);
+            ctx.type = 'html';
+            const clientId = ctx.oidc.client?.clientId;
+            ctx.body = logoutSuccessPage(clientId === undefined ? {} : { clientId });
+          },
+        },
         pushedAuthorizationRequests: {
           enabled: options.par ?? true,
           requirePushedAuthorizationRequests: false,

@@ -24,7 +24,8 @@ import type {
   WaitResult,
 } from '../store/types.js';
 import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } from './seed.js';
-import { tokenAnswer } from './token-answer.js';
+import { claimsWithUserInfo, tokenAnswer } from './token-answer.js';
+import type { UserInfoChoice } from '../provider/choices.js';
 import { LiveWaits, WaitEnded } from './waits.js';
 
 export interface FlowServiceOptions {
@@ -41,6 +42,10 @@ export interface FlowServiceOptions {
   openAuthorizeUrl(url: URL, flow: { state: string }): void | Promise<void>;
   /** What else POST /pkce/clear ends (the device flows, src/flow/device.ts). */
   onClear?: () => Promise<void>;
+  /** --userinfo: when the answer's user is completed from user info. Default `auto`. */
+  userInfo?: UserInfoChoice;
+  /** Where a dropped user info is said. */
+  warn?(details: Record<string, unknown>, message: string): void;
 }
 
 /** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
@@ -79,9 +84,13 @@ export class FlowService {
   readonly #open: FlowServiceOptions['openAuthorizeUrl'];
   readonly #waits = new LiveWaits();
   readonly #onClear: FlowServiceOptions['onClear'];
+  readonly #userInfo: UserInfoChoice;
+  readonly #warn: NonNullable<FlowServiceOptions['warn']>;
 
   constructor(options: FlowServiceOptions) {
     this.#onClear = options.onClear;
+    this.#userInfo = options.userInfo ?? 'auto';
+    this.#warn = options.warn ?? (() => {});
     this.#store = options.store;
     this.#providers = options.providers;
     this.#policyFor = options.policyFor;
@@ -266,7 +275,7 @@ export class FlowService {
     // Single use: of concurrent exchanges that all passed the checks, one takes the code.
     if (!(await this.#store.redeemCode(code))) throw invalidGrant(NOT_OURS);
     // The exchange takes the callback as the broker validated and stored it, not the app's copy.
-    const tokens = await provider.exchangeCode({
+    const exchanged = await provider.exchangeCode({
       code: flow.outcome.code,
       ...(iss !== undefined && { iss }),
       state: flow.state,
@@ -274,6 +283,7 @@ export class FlowService {
       verifier,
       nonce: flow.nonce,
     });
+    const tokens = await this.#withUserInfo(provider, exchanged, request.scope);
     const subject = subjectOf(tokens);
     if (subject && tokens.refresh_token !== undefined) {
       await this.#store.bindSubject(tokens.refresh_token, subject, SUBJECT_TTL_MS);
@@ -309,10 +319,15 @@ export class FlowService {
     const policy = this.#policyFor(provider);
     const audience = given(body.audience) ?? policy.audience;
     const bound = await this.#store.subjectOf(refreshToken);
-    const tokens = await provider.refresh({
+    const refreshed = await provider.refresh({
       refreshToken,
       ...(audience !== undefined && { audience }),
     });
+    const tokens = await this.#withUserInfo(
+      provider,
+      refreshed,
+      refreshed.scope?.split(' ') ?? policy.scope,
+    );
     const named = subjectOf(tokens);
     if (bound && named && (named.iss !== bound.iss || named.sub !== bound.sub)) {
       throw invalidGrant(
@@ -328,6 +343,20 @@ export class FlowService {
       redirectUri: given(body.redirect_uri) ?? policy.redirectUri,
       audience,
     });
+  }
+
+  /** The token set whose claims the answer's user is made of (token-answer.ts). */
+  async #withUserInfo(
+    provider: IdentityProvider,
+    tokens: TokenSet,
+    scopes: readonly string[],
+  ): Promise<TokenSet> {
+    const claims = await claimsWithUserInfo(provider, tokens, {
+      mode: this.#userInfo,
+      scopes,
+      warn: this.#warn,
+    });
+    return claims === tokens.claims || claims === undefined ? tokens : { ...tokens, claims };
   }
 
   /** The one way a flow's provider URL is made, for the browser and for GET /pkce/authorize-url alike. */

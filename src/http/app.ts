@@ -11,6 +11,7 @@ import type { Bindings, ChildLoggerOptions } from 'pino';
 import { BrokerError } from '../errors.js';
 import type { DeviceService } from '../flow/device.js';
 import type { FlowService } from '../flow/service.js';
+import type { SessionService } from '../flow/session.js';
 import type { Logger } from '../logging.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
 import type { FlowStore } from '../store/types.js';
@@ -23,6 +24,7 @@ import { deviceRoutes } from './routes/device.js';
 import { docsRoutes } from './routes/docs.js';
 import { opsRoutes, type OpsRoutesOptions } from './routes/ops.js';
 import { pkceRoutes } from './routes/pkce.js';
+import { sessionRoutes } from './routes/session.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -34,6 +36,8 @@ export interface AppOptions {
   service: FlowService;
   /** POST /device/code and /device/token (RFC 8628); absent, the endpoints are not served. */
   device?: DeviceService;
+  /** POST /pkce/revoke and /pkce/logout; absent, they are not served. */
+  session?: SessionService;
   store: FlowStore;
   logger: Logger;
   issuer: string;
@@ -209,6 +213,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     issuer: options.issuer,
     providers: options.providers,
   });
+  if (options.session) await app.register(sessionRoutes, { service: options.session });
   await app.register(authorizeUrlRoutes, { service: options.service });
   if (options.device)
     await app.register(deviceRoutes, { service: options.device, maxWaiters: options.maxWaiters });

@@ -280,6 +280,52 @@ export const problemJson = {
   required: ['type', 'title', 'status'],
 } as const;
 
+/**
+ * POST /pkce/revoke: the SDK's RevokedPKCE (`schema`, `client_id`, `token`,
+ * the two required), plus RFC 7009's optional `token_type_hint`.
+ */
+export const revokedPkceJson = {
+  $id: 'RevokedPKCE',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    // Accepted and ignored, whatever it holds.
+    schema: {},
+    client_id: shortStr,
+    token: { type: 'string', minLength: 1, maxLength: 8192 },
+    token_type_hint: { type: 'string', enum: ['refresh_token', 'access_token'] },
+  },
+  required: ['client_id', 'token'],
+} as const;
+
+/** POST /pkce/logout: what to revoke and where the browser goes after the provider's sign-out. */
+export const logoutPkceJson = {
+  $id: 'LogoutPKCE',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    schema: {},
+    client_id: shortStr,
+    refresh_token: { type: 'string', minLength: 1, maxLength: 8192 },
+    id_token_hint: { type: 'string', minLength: 1, maxLength: 8192 },
+    post_logout_redirect_uri: shortStr,
+    /** Open the logout URL in the user's browser, as POST /pkce/code opens the sign-in. */
+    open: { type: 'boolean' },
+  },
+} as const;
+
+export const loggedOutPkceJson = {
+  $id: 'LoggedOutPKCE',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    schema: { $ref: 'EmbeddedModelSchema#' },
+    /** The provider's RP-initiated logout URL; absent when it has none. */
+    logout_url: str,
+  },
+  required: ['schema'],
+} as const;
+
 /** Every shared schema, in dependency order, for `fastify.addSchema`. */
 export const SHARED_SCHEMAS = [
   embeddedModelSchemaJson,
@@ -294,6 +340,9 @@ export const SHARED_SCHEMAS = [
   descopeJson,
   pkceJson,
   problemJson,
+  revokedPkceJson,
+  logoutPkceJson,
+  loggedOutPkceJson,
 ] as const;
 
 // ---- Beside the PKCE API: the Device Authorization Grant (RFC 8628) ------
@@ -362,6 +411,9 @@ export type PKCE = Model<typeof pkceJson>;
 export type Problem = Model<typeof problemJson>;
 export type DeviceStartRequest = Model<typeof deviceStartRequestJson>;
 export type DeviceTokenRequest = Model<typeof deviceTokenRequestJson>;
+export type RevokedPKCE = Model<typeof revokedPkceJson>;
+export type LogoutPKCE = Model<typeof logoutPkceJson>;
+export type LoggedOutPKCE = Model<typeof loggedOutPkceJson>;
 
 export const MODEL_SCHEMA: EmbeddedModelSchema = Object.freeze({
   migration: 0,

@@ -11,3 +11,10 @@ export type ResponseModeChoice = (typeof RESPONSE_MODE_CHOICES)[number];
 /** `auto`: push (RFC 9126) where the provider advertises the endpoint; `always`: refuse to start without it. */
 export const PAR_CHOICES = ['auto', 'always', 'never'] as const;
 export type ParChoice = (typeof PAR_CHOICES)[number];
+
+/**
+ * `--userinfo`: `auto` fetches user info where the ID token lacks the claims
+ * of a scope asked for; `always` wherever the provider has the endpoint.
+ */
+export const USERINFO_CHOICES = ['auto', 'always', 'never'] as const;
+export type UserInfoChoice = (typeof USERINFO_CHOICES)[number];

@@ -30,14 +30,24 @@ import type {
   DevicePoll,
   IdentityProvider,
   IdTokenClaims,
+  LogoutRequest,
   ProviderKind,
   RefreshRequest,
   TokenSet,
+  TokenTypeHint,
+  UserInfoOutcome,
   ValidatedCallback,
 } from './types.js';
 import type { ParChoice, ResponseModeChoice } from './choices.js';
 import { responseModesOf, type ResponseModes } from './response-mode.js';
 import { roundTrip } from './round-trip.js';
+import {
+  buildLogoutUrl,
+  fetchUserInfo,
+  revokeToken,
+  sessionCapabilities,
+  type SessionClient,
+} from './session.js';
 import {
   callbackProblem,
   idTokenError,
@@ -127,6 +137,9 @@ class OidcProvider implements IdentityProvider {
   readonly responseModes: ResponseModes;
   readonly startupWarnings: readonly string[];
   readonly hasDeviceFlow: boolean;
+  readonly hasRevocation: boolean;
+  readonly hasUserInfo: boolean;
+  readonly hasLogout: boolean;
 
   readonly #as: oauth.AuthorizationServer;
   readonly #client: oauth.Client;
@@ -150,6 +163,8 @@ class OidcProvider implements IdentityProvider {
   readonly #deviceTokenRequest: UpstreamCall;
   /** Authorize parameters go to the pushed_authorization_request_endpoint first (RFC 9126). */
   readonly #pushes: boolean;
+  /** Revocation and user info (session.ts). */
+  readonly #session: SessionClient;
 
   constructor(
     config: ProviderConfig,
@@ -201,6 +216,18 @@ class OidcProvider implements IdentityProvider {
     // The provider judges the scope and audience the app asked for, as with PAR.
     this.#deviceRequest = { name: 'device authorization request', timeoutMs, judgesRequest: true };
     this.#deviceTokenRequest = { name: 'device token request', timeoutMs };
+    ({
+      hasRevocation: this.hasRevocation,
+      hasUserInfo: this.hasUserInfo,
+      hasLogout: this.hasLogout,
+    } = sessionCapabilities(as, this.kind));
+    this.#session = {
+      as,
+      client: this.#client,
+      clientAuth: this.#clientAuth,
+      options,
+      timeoutMs,
+    };
   }
 
   startDeviceAuthorization(request: DeviceAuthorizationRequest): Promise<DeviceAuthorization> {
@@ -373,6 +400,18 @@ class OidcProvider implements IdentityProvider {
         oauth.processRefreshTokenResponse(await this.#asFor(response), this.#client, response),
     );
     return tokenSet(json, await this.#verifyIdToken(json));
+  }
+
+  revoke(token: string, hint?: TokenTypeHint): Promise<void> {
+    return revokeToken(this.#session, token, hint);
+  }
+
+  logoutUrl(request: LogoutRequest): URL | undefined {
+    return buildLogoutUrl(this.#as, this.clientId, request, this.kind);
+  }
+
+  userInfo(accessToken: string, expectedSub: string): Promise<UserInfoOutcome> {
+    return fetchUserInfo(this.#session, accessToken, expectedSub);
   }
 
   matchesDomain(domain: string): boolean {

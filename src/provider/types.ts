@@ -123,6 +123,20 @@ export type DevicePoll =
  * answer's `auth0`, `descope` its `descope` (src/flow/token-answer.ts).
  */
 export type ProviderKind = 'oidc' | 'auth0' | 'descope';
+/** RFC 7009 §2.1 `token_type_hint`. */
+export type TokenTypeHint = 'access_token' | 'refresh_token';
+
+/** The parameters of an RP-initiated logout URL (OpenID RP-Initiated Logout 1.0 §2). */
+export interface LogoutRequest {
+  idTokenHint?: string;
+  /** Already checked against what the configuration allows. */
+  postLogoutRedirectUri?: string;
+  state?: string;
+}
+
+/** User info, or the fact that it named another user than the ID token (OIDC Core §5.3.2). */
+export type UserInfoOutcome =
+  { ok: true; claims: Readonly<Record<string, unknown>> } | { ok: false; reason: 'other_subject' };
 
 export interface IdentityProvider {
   /** The configured id (the `providers` list's `id`; the flags' provider is `default`); flows record it. */
@@ -171,4 +185,19 @@ export interface IdentityProvider {
    * ID token validated as in the code exchange, less the nonce (there is none).
    */
   pollDeviceToken(deviceCode: string): Promise<DevicePoll>;
+  /** Discovery lists a revocation_endpoint (RFC 7009). */
+  readonly hasRevocation: boolean;
+  /** Discovery lists a userinfo_endpoint. */
+  readonly hasUserInfo: boolean;
+  /** logoutUrl gives a URL: an end_session_endpoint, or Auth0's /v2/logout. */
+  readonly hasLogout: boolean;
+  /**
+   * RFC 7009 revocation. Throws `revocation_unsupported` (400) without a
+   * revocation endpoint, and the provider's faults as for the token request.
+   */
+  revoke(token: string, hint?: TokenTypeHint): Promise<void>;
+  /** The RP-initiated logout URL for the browser; undefined when the provider has none. */
+  logoutUrl(request: LogoutRequest): URL | undefined;
+  /** The user info of the access token's user, only if it is `expectedSub`. */
+  userInfo(accessToken: string, expectedSub: string): Promise<UserInfoOutcome>;
 }

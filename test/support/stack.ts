@@ -20,7 +20,7 @@ import type { FlowStore } from '../../src/store/types.js';
 export interface Stack {
   devProvider: DevProvider;
   broker: RunningBroker;
-  /** The next authorize URL the broker opens. */
+  /** The next authorize (or logout) URL the broker opens. */
   nextAuthorizeUrl(): Promise<URL>;
   /** Every line the broker logged. */
   logs: string[];
@@ -98,6 +98,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     ...(options.store && { store: options.store }),
     openAuthorizeUrl: async (url) => queue.push(url),
+    // POST /pkce/logout with "open": true: the same queue, never a real browser.
+    openLogoutUrl: async (url) => queue.push(url),
   });
   devProvider.setRedirectUris([broker.redirectUri, ...config.allowRedirectUris]);
   return {
