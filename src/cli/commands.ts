@@ -37,6 +37,14 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Sign in from the terminal through a running broker (or one started here).',
     load: async () => (await import('./login.js')).command,
   },
+  token: {
+    summary: 'Print a valid access token of the saved session (renewed when it runs out).',
+    load: async () => (await import('./token.js')).command,
+  },
+  status: {
+    summary: 'List the saved sessions: provider, account, scopes, expiry (never a token).',
+    load: async () => (await import('./status.js')).command,
+  },
 };
 
 export function usage(): string {

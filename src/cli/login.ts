@@ -9,6 +9,8 @@ import { startBroker, type RunningBroker } from '../broker.js';
 import { requireProvider, type LoadedConfig } from '../config/load.js';
 import type { OptionSpec } from '../config/options.js';
 import { BrokerError } from '../errors.js';
+import { CREDENTIAL_STORE_OPTION, NO_SAVE_OPTION } from '../credentials/options.js';
+import { saveLogin } from '../credentials/save-login.js';
 import { createLogger } from '../logging.js';
 import type { CommandModule } from './commands.js';
 import { AuthorizeUrlInbox, signIn, type AuthorizeUrlSource } from './sign-in.js';
@@ -36,6 +38,8 @@ export const LOGIN_OPTIONS: readonly OptionSpec[] = [
     meta: 'FILE',
     description: 'Also write the PKCE token answer to FILE, readable only by you (mode 0600).',
   },
+  NO_SAVE_OPTION,
+  CREDENTIAL_STORE_OPTION,
 ];
 
 const WAITING = 'Waiting for you to finish in the browser… (Ctrl-C to cancel)';
@@ -166,6 +170,7 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       },
     });
     spinner.stop();
+    await saveLogin(answer, { extra });
     const text = `${JSON.stringify(answer, null, 2)}\n`;
     if (output !== undefined) await writePrivateFile(output, text);
     if (asJson) process.stdout.write(text);
