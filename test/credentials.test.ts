@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { chmod, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { CredentialBackend } from '../src/credentials/backend.js';
+import { CredentialCache } from '../src/credentials/cache.js';
 import { FileBackend } from '../src/credentials/file-backend.js';
 import { parseSession, serialiseSession, type StoredSession } from '../src/credentials/session.js';
 import { emptyDir, runCli } from './support/cli.js';
@@ -77,6 +79,52 @@ describe('the credentials file', () => {
     assert.equal(parseSession({ ...record, scopes: 'openid' }), undefined);
     assert.equal(parseSession({ ...record, accessToken: '' }), undefined);
     assert.equal(parseSession({ ...record, version: 2 }), undefined);
+  });
+});
+
+describe('the cache over two backends', () => {
+  /** A keychain that answers reads and refuses writes, as a locked one does. */
+  function lockedKeychain(held: StoredSession[]): CredentialBackend {
+    return {
+      kind: 'keychain',
+      where: 'the test keychain',
+      list: async () => held,
+      put: async () => {
+        throw new Error('The system keychain failed: unlock prompt was dismissed');
+      },
+      delete: async () => false,
+    };
+  }
+
+  it('saves where the preferred one refuses in the next, saying so once, and reads both', async () => {
+    const dir = join(emptyDir(), 'pkce-broker');
+    const file = new FileBackend(dir, 'credentials.json');
+    const notes: string[] = [];
+    const cache = new CredentialCache({
+      backends: [lockedKeychain([{ ...SESSION, subject: 'carol' }]), file],
+      directory: dir,
+      note: (line) => notes.push(line),
+    });
+    const saved = await cache.save(SESSION);
+    await cache.save({ ...SESSION, subject: 'bob' });
+    assert.equal(saved.store, 'file');
+    assert.equal(notes.length, 1);
+    assert.ok(
+      notes[0]!.startsWith(
+        'The system keychain failed: unlock prompt was dismissed; the session of alice',
+      ),
+    );
+    assert.ok(notes[0]!.endsWith(`is saved in ${file.where} instead.`));
+    assert.deepEqual(
+      (await cache.list()).map(({ session, store }) => [session.subject, store]),
+      [
+        ['carol', 'keychain'],
+        ['alice', 'file'],
+        ['bob', 'file'],
+      ],
+    );
+    // A refreshed session goes back where it was, and only there.
+    await assert.rejects(cache.save(SESSION, 'keychain'), /unlock prompt was dismissed/);
   });
 });
 

@@ -204,6 +204,22 @@ describe('pkce-broker token', () => {
     assert.equal(status.code, 1);
   });
 
+  it('refuses a refreshed ID token that names another subject, and saves nothing of it', async () => {
+    const home = cacheHome();
+    await loginThrough(stack, home);
+    // The saved account is not the one the provider's refresh answer names.
+    await editSaved(home, (sessions) => sessions.map((s) => ({ ...s, subject: 'impostor' })));
+    await expireAccessTokens(home);
+    const run = await runCli(['token', ...FILE], { env: home.env });
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.equal(
+      run.stderr,
+      'pkce-broker token: not signed in to default as impostor (the refreshed ID token names another subject; session removed): run pkce-broker login\n',
+    );
+    assert.deepEqual((await readSaved(home)).sessions, []);
+  });
+
   it('with no session: exit 1, one line', async () => {
     const home = cacheHome();
     const run = await runCli(['token', ...FILE], { env: home.env });

@@ -20,7 +20,7 @@ export interface CacheParts {
   readonly backends: readonly CredentialBackend[];
   /** The directory of the lock (and of the credentials file). */
   readonly directory: string;
-  /** Said once when a new session cannot go to the preferred backend. */
+  /** Where the cache says (once) that a new session could not go to the preferred backend. */
   readonly note: (line: string) => void;
   /** Why `auto` found no keychain, where it found none. */
   readonly keychainMissing?: string;
@@ -32,6 +32,7 @@ export class CredentialCache {
   readonly #note: (line: string) => void;
   /** Inside exclusive(): the lock is held, writes do not take it again. */
   #held = false;
+  #noted = false;
   /** Why `auto` found no keychain (and keeps sessions in the file), where it found none. */
   readonly keychainMissing: string | undefined;
 
@@ -82,10 +83,12 @@ export class CredentialCache {
           failure = error;
           continue;
         }
-        if (failure !== undefined)
+        if (failure !== undefined && !this.#noted) {
+          this.#noted = true;
           this.#note(
             `${(failure as Error).message}; the session of ${describeSession(session)} is saved in ${backend.where} instead.`,
           );
+        }
         for (const other of this.#backends)
           if (other !== backend) await other.delete(session).catch(() => false);
         return { session, store: backend.kind, where: backend.where };

@@ -25,12 +25,6 @@ export interface OpenCacheOptions {
 export async function openCredentialCache(options: OpenCacheOptions): Promise<CredentialCache> {
   const directory = options.directory ?? configDirectory();
   const file = new FileBackend(directory, CREDENTIALS_FILE);
-  let said = false;
-  const once = (line: string): void => {
-    if (said) return;
-    said = true;
-    options.note(line);
-  };
   const backends: CredentialBackend[] = [];
   let keychainMissing: string | undefined;
   if (options.choice !== 'file') {
@@ -47,7 +41,7 @@ export async function openCredentialCache(options: OpenCacheOptions): Promise<Cr
   return new CredentialCache({
     backends,
     directory,
-    note: once,
+    note: options.note,
     ...(keychainMissing !== undefined && { keychainMissing }),
   });
 }
