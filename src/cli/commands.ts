@@ -47,6 +47,14 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'Install, remove or inspect the broker as a user service (systemd, launchd).',
     load: async () => (await import('./service.js')).command,
   },
+  token: {
+    summary: 'Print a valid access token of the saved session (renewed when it runs out).',
+    load: async () => (await import('./token.js')).command,
+  },
+  status: {
+    summary: 'List the saved sessions: provider, account, scopes, expiry (never a token).',
+    load: async () => (await import('./status.js')).command,
+  },
 };
 
 export function usage(): string {

@@ -10,6 +10,8 @@ import { startBroker, type RunningBroker } from '../broker.js';
 import { requireProvider, type LoadedConfig } from '../config/load.js';
 import type { OptionSpec } from '../config/options.js';
 import { BrokerError } from '../errors.js';
+import { CREDENTIAL_STORE_OPTION, NO_SAVE_OPTION } from '../credentials/options.js';
+import { saveLogin } from '../credentials/save-login.js';
 import { createLogger } from '../logging.js';
 import type { CommandModule } from './commands.js';
 import type { PKCE } from '../protocol/models.js';
@@ -69,6 +71,8 @@ export const LOGIN_OPTIONS: readonly OptionSpec[] = [
     meta: 'FILE',
     description: 'Also write the PKCE token answer to FILE, readable only by you (mode 0600).',
   },
+  NO_SAVE_OPTION,
+  CREDENTIAL_STORE_OPTION,
 ];
 
 const WAITING = 'Waiting for you to finish in the browser… (Ctrl-C to cancel)';
@@ -271,7 +275,7 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       answer = await remoteSignIn(session, choice, inputs, cancel, spinner);
     }
     spinner.stop();
-    await afterSignIn(answer, { asJson, output, elapsedMs: performance.now() - started });
+    await afterSignIn(answer, { extra, asJson, output, elapsedMs: performance.now() - started });
     return 0;
   } catch (error) {
     spinner.stop();
@@ -291,9 +295,15 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
 /** Everything that follows a successful sign-in, whichever way it went. */
 async function afterSignIn(
   answer: PKCE,
-  options: { asJson: boolean; output: string | undefined; elapsedMs: number },
+  options: {
+    extra: LoadedConfig['extra'];
+    asJson: boolean;
+    output: string | undefined;
+    elapsedMs: number;
+  },
 ): Promise<void> {
   const { output } = options;
+  await saveLogin(answer, { extra: options.extra });
   const text = `${JSON.stringify(answer, null, 2)}\n`;
   if (output !== undefined) await writePrivateFile(output, text);
   if (options.asJson) process.stdout.write(text);

@@ -61,6 +61,12 @@ function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+let configHome: string | undefined;
+function testConfigHome(): string {
+  configHome ??= mkdtempSync(join(tmpdir(), 'pkce-broker-config-'));
+  return configHome;
+}
+
 function cleanEnv(extra: Record<string, string> = {}, otherUser = false): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
@@ -71,6 +77,10 @@ function cleanEnv(extra: Record<string, string> = {}, otherUser = false): NodeJS
   // A child run as another user cannot write our coverage directory, and says so on stderr. Node
   // hands NODE_V8_COVERAGE on to children whose env lacks it: only an empty value turns it off.
   if (otherUser && env.NODE_V8_COVERAGE !== undefined) env.NODE_V8_COVERAGE = '';
+  // login saves the session: into a directory of this test run's, never the user's own
+  // configuration or keychain (a test that means the keychain gives its own bus).
+  env.XDG_CONFIG_HOME = testConfigHome();
+  delete env.DBUS_SESSION_BUS_ADDRESS;
   return { ...env, ...extra };
 }
 
