@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
 import { after, before, describe, it } from 'node:test';
 import { startBroker, type RunningBroker } from '../src/broker.js';
 import { loadConfig, type BrokerConfig } from '../src/config/load.js';
@@ -383,6 +384,34 @@ describe('device flows across brokers sharing Redis', { skip: redisSkip }, () =>
       assert.match(String((await json(later))['detail']), /cancelled/);
     }
     assert.equal(clocks.b.delays.length, 0);
+  });
+
+  it('a broker’s device store shares its flow store’s two connections, closed with the broker', async () => {
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    const connections = async (): Promise<number> =>
+      String(await admin.sendCommand(['CLIENT', 'LIST']))
+        .split('\n')
+        .filter(Boolean).length;
+    try {
+      const before = await connections();
+      const c = await startBroker({
+        config: configFor(devProvider, {
+          store: redis.url,
+          storeKey: randomBytes(32).toString('hex'),
+          storePrefix: 'device-share:',
+        }),
+        provider,
+        logger: createLogger({ level: 'silent' }),
+      });
+      assert.equal((await connections()) - before, 2, 'commands and subscriber, for both stores');
+      const device = await startDevice(c);
+      assert.equal(typeof device.handle, 'string');
+      await c.close();
+      assert.equal(await connections(), before);
+    } finally {
+      await admin.close();
+    }
   });
 
   it('a device flow cleared on A is cleared on B', async () => {
