@@ -103,6 +103,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       key: config.storeKey,
       prefix: config.storePrefix,
       logger,
+      ...(!options.store && { shareWith: store }),
     }).catch(async (error: unknown) => {
       if (!options.store) await store.close().catch(() => undefined);
       throw error;

@@ -1,7 +1,7 @@
 /**
- * The client of the broker's device endpoints, over a stub transport (the
- * endpoints come from another branch; the end-to-end test follows the merge):
- * the answer shapes and error codes of issue 12 as login reads them.
+ * The client of the broker's device endpoints, over a stub transport: the
+ * answer shapes and error codes of issue 12 as login reads them, and the
+ * retries no real run can time well (the end to end: login-device.test.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

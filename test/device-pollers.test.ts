@@ -2,11 +2,15 @@
  * One poller per device flow, whatever the number of requests and brokers:
  * a second waiter is refused while the provider sees one poll per interval;
  * POST /pkce/clear ends the flow and its polling; with Redis, POST
- * /device/token on broker B answers with what broker A polled. Time is a
- * ManualClock: polls happen when the test fires the poller's timer.
+ * /device/token on broker B answers with what broker A polled. A waiter
+ * that hangs up (Ctrl-C in `login`) ends the flow and its polling, on this
+ * broker and on the one polling it; the broker's own wait timeout (504) does
+ * not. Time is a ManualClock: polls happen when the test fires the poller's
+ * timer.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
 import { after, before, describe, it } from 'node:test';
 import { startBroker, type RunningBroker } from '../src/broker.js';
 import { loadConfig, type BrokerConfig } from '../src/config/load.js';
@@ -16,6 +20,9 @@ import { createLogger } from '../src/logging.js';
 import type { PKCE } from '../src/protocol/models.js';
 import { discoverProvider } from '../src/provider/oidc.js';
 import type { IdentityProvider } from '../src/provider/types.js';
+import { connectRedisDeviceStore, type RedisDeviceStore } from '../src/store/device-redis.js';
+import { MemoryDeviceStore } from '../src/store/device-memory.js';
+import type { DeviceLookup, DeviceStore } from '../src/store/device-types.js';
 import { ManualClock } from './support/manual-clock.js';
 import { redisSkip, startRedis, type RedisServer } from './support/redis.js';
 import { postJson } from './support/stack.js';
@@ -70,8 +77,56 @@ async function startDevice(broker: RunningBroker): Promise<Device> {
   return (await json<{ device: Device }>(response)).device;
 }
 
-const deviceToken = (broker: RunningBroker, handle: string) =>
-  fetch(`${broker.url}/device/token`, postJson({ handle }));
+const deviceToken = (broker: RunningBroker, handle: string, signal?: AbortSignal) =>
+  fetch(`${broker.url}/device/token`, { ...postJson({ handle }), ...(signal && { signal }) });
+
+/** Resolves `claimed(handle)` once a waiter holds that handle's claim in `store` (an event, not a poll). */
+function watchClaims<S extends DeviceStore>(
+  store: S,
+): S & { claimed(handle: string): Promise<void> } {
+  const seen = new Set<string>();
+  const waiting = new Map<string, () => void>();
+  const claimWaiter = store.claimWaiter.bind(store);
+  store.claimWaiter = async (handle, leaseMs) => {
+    const claim = await claimWaiter(handle, leaseMs);
+    if (claim !== undefined) {
+      seen.add(handle);
+      waiting.get(handle)?.();
+    }
+    return claim;
+  };
+  return Object.assign(store, {
+    claimed: (handle: string) =>
+      seen.has(handle)
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiting.set(handle, resolve)),
+  });
+}
+
+/** A waiter on `handle` that the test hangs up on, once the broker holds it. */
+async function heldWaiter(
+  broker: RunningBroker,
+  store: ReturnType<typeof watchClaims>,
+  handle: string,
+): Promise<{ hangUp(): Promise<void> }> {
+  const dropped = new AbortController();
+  const waiting = deviceToken(broker, handle, dropped.signal).then(
+    (response) => assert.fail(`the waiter was answered ${response.status}`),
+    () => undefined,
+  );
+  await store.claimed(handle);
+  return {
+    async hangUp() {
+      dropped.abort();
+      await waiting;
+    },
+  };
+}
+
+/** Resolves with the flow's outcome once it has one (an event of the store, on any broker). */
+async function outcomeOf(store: DeviceStore, handle: string): Promise<DeviceLookup> {
+  return store.waitForOutcome(handle, new AbortController().signal);
+}
 
 /** Two waiters on one handle: the one answered first (refused at once), and the other, still waiting. */
 async function oneRefused(
@@ -91,6 +146,7 @@ describe('one poller per device flow (memory store)', () => {
   let polls: () => number;
   let clock: ManualClock;
   let broker: RunningBroker;
+  const deviceStore = watchClaims(new MemoryDeviceStore());
   before(async () => {
     ({ devProvider, provider, polls } = await countedProvider());
     clock = new ManualClock();
@@ -98,12 +154,14 @@ describe('one poller per device flow (memory store)', () => {
       config: configFor(devProvider),
       provider,
       logger: createLogger({ level: 'silent' }),
+      deviceStore,
       deviceScheduler: clock,
     });
     devProvider.setRedirectUris([broker.redirectUri]);
   });
   after(async () => {
     await broker.close();
+    await deviceStore.close();
     await devProvider.close();
   });
 
@@ -155,6 +213,72 @@ describe('one poller per device flow (memory store)', () => {
     assert.equal(later.status, 409);
     assert.equal(polls(), before);
   });
+
+  it('a waiter that hangs up ends the flow: no further poll, a later ask is 409 cancelled', async () => {
+    const device = await startDevice(broker);
+    await clock.run();
+    const before = polls();
+    assert.equal(before > 0, true);
+    const waiter = await heldWaiter(broker, deviceStore, device.handle);
+    const ended = outcomeOf(deviceStore, device.handle);
+
+    await waiter.hangUp();
+    const lookup = await ended;
+    assert.deepEqual(lookup.kind === 'live' && lookup.outcome, { kind: 'cancelled' });
+    assert.equal(clock.pending, 0, 'no poll is scheduled');
+    assert.equal(broker.device.polling, 0);
+    // The person finishing at the provider now changes nothing: nobody polls for it.
+    assert.equal(await scriptedDeviceLogin(device.verification_uri, device.user_code), 'signed-in');
+    for (let ask = 1; ask <= 2; ask++) {
+      const later = await deviceToken(broker, device.handle);
+      assert.equal(later.status, 409);
+      const problem = await json(later);
+      assert.equal(problem['code'], 'flow_cleared');
+      assert.match(String(problem['detail']), /cancelled/);
+    }
+    assert.equal(clock.pending, 0);
+    assert.equal(polls(), before);
+  });
+});
+
+describe('the broker’s own wait timeout (memory store)', () => {
+  let devProvider: DevProvider;
+  let provider: IdentityProvider;
+  let polls: () => number;
+  const clock = new ManualClock();
+  let broker: RunningBroker;
+  before(async () => {
+    ({ devProvider, provider, polls } = await countedProvider());
+    broker = await startBroker({
+      config: configFor(devProvider, { waitTimeoutSec: 1 }),
+      provider,
+      logger: createLogger({ level: 'silent' }),
+      deviceScheduler: clock,
+    });
+    devProvider.setRedirectUris([broker.redirectUri]);
+  });
+  after(async () => {
+    await broker.close();
+    await devProvider.close();
+  });
+
+  it('answers 504 and keeps the flow polling: asking again resumes it', async () => {
+    const device = await startDevice(broker);
+    await clock.run();
+    const timedOut = await deviceToken(broker, device.handle);
+    assert.equal(timedOut.status, 504);
+    assert.equal((await json(timedOut))['code'], 'wait_timeout');
+    assert.equal(clock.pending, 1, 'still polling');
+    assert.equal(broker.device.polling, 1);
+
+    const waiting = deviceToken(broker, device.handle);
+    assert.equal(await scriptedDeviceLogin(device.verification_uri, device.user_code), 'signed-in');
+    await clock.run();
+    const response = await waiting;
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal((await json<PKCE>(response)).auth0?.user?.user_id, devProvider.user.sub);
+    assert.equal(polls(), 2);
+  });
 });
 
 describe('device flows across brokers sharing Redis', { skip: redisSkip }, () => {
@@ -165,22 +289,41 @@ describe('device flows across brokers sharing Redis', { skip: redisSkip }, () =>
   const clocks = { a: new ManualClock(), b: new ManualClock() };
   let a: RunningBroker;
   let b: RunningBroker;
+  /** B's device store, watched for claims; the other two connect as a broker does. */
+  let bStore: ReturnType<typeof watchClaims<RedisDeviceStore>>;
+  let observer: DeviceStore;
   before(async () => {
     redis = await startRedis();
     ({ devProvider, provider, polls } = await countedProvider());
+    const storeOptions = {
+      url: redis.url,
+      key: randomBytes(32).toString('hex'),
+      prefix: 'device-test:',
+      logger: createLogger({ level: 'silent' }),
+    };
     const config = configFor(devProvider, {
-      store: redis.url,
-      storeKey: randomBytes(32).toString('hex'),
-      storePrefix: 'device-test:',
+      store: storeOptions.url,
+      storeKey: storeOptions.key,
+      storePrefix: storeOptions.prefix,
     });
     const logger = createLogger({ level: 'silent' });
+    bStore = watchClaims(await connectRedisDeviceStore(storeOptions));
+    observer = await connectRedisDeviceStore(storeOptions);
     a = await startBroker({ config, provider, logger, deviceScheduler: clocks.a });
-    b = await startBroker({ config, provider, logger, deviceScheduler: clocks.b });
+    b = await startBroker({
+      config,
+      provider,
+      logger,
+      deviceStore: bStore,
+      deviceScheduler: clocks.b,
+    });
     devProvider.setRedirectUris([a.redirectUri, b.redirectUri]);
   });
   after(async () => {
     await a?.close();
     await b?.close();
+    await bStore?.close();
+    await observer?.close();
     await devProvider?.close();
     await redis?.stop();
   });
@@ -218,6 +361,57 @@ describe('device flows across brokers sharing Redis', { skip: redisSkip }, () =>
     assert.equal((await waiting).status, 200);
     assert.equal(polls(), before + 2);
     assert.equal(clocks.b.delays.length, 0);
+  });
+
+  it('a waiter on B that hangs up stops A’s polling: A reads the outcome before its next poll', async () => {
+    const device = await startDevice(a);
+    await clocks.a.run();
+    const before = polls();
+    const waiter = await heldWaiter(b, bStore, device.handle);
+    const ended = outcomeOf(observer, device.handle);
+    await waiter.hangUp();
+    const lookup = await ended;
+    assert.deepEqual(lookup.kind === 'live' && lookup.outcome, { kind: 'cancelled' });
+
+    // A's next turn finds the outcome and stops without asking the provider.
+    await clocks.a.run();
+    assert.equal(polls(), before);
+    assert.equal(clocks.a.pending, 0);
+    assert.equal(a.device.polling, 0);
+    for (const broker of [a, b]) {
+      const later = await deviceToken(broker, device.handle);
+      assert.equal(later.status, 409);
+      assert.match(String((await json(later))['detail']), /cancelled/);
+    }
+    assert.equal(clocks.b.delays.length, 0);
+  });
+
+  it('a broker’s device store shares its flow store’s two connections, closed with the broker', async () => {
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    const connections = async (): Promise<number> =>
+      String(await admin.sendCommand(['CLIENT', 'LIST']))
+        .split('\n')
+        .filter(Boolean).length;
+    try {
+      const before = await connections();
+      const c = await startBroker({
+        config: configFor(devProvider, {
+          store: redis.url,
+          storeKey: randomBytes(32).toString('hex'),
+          storePrefix: 'device-share:',
+        }),
+        provider,
+        logger: createLogger({ level: 'silent' }),
+      });
+      assert.equal((await connections()) - before, 2, 'commands and subscriber, for both stores');
+      const device = await startDevice(c);
+      assert.equal(typeof device.handle, 'string');
+      await c.close();
+      assert.equal(await connections(), before);
+    } finally {
+      await admin.close();
+    }
   });
 
   it('a device flow cleared on A is cleared on B', async () => {

@@ -5,7 +5,8 @@
  * stops at the redirect as a browser on another machine would) and pastes the
  * address back; a bad paste says why and asks again; Ctrl-C at the prompt
  * cancels. In an SSH session without a display, login chooses by itself and
- * says why: here the paste, since this broker has no device flow.
+ * says why: here the paste, since this provider has no device flow (the
+ * device path: test/login-device.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -50,7 +51,8 @@ function askedAgain(login: CliProcess, why: RegExp): Promise<unknown> {
 describe('pkce-broker login in a terminal with no browser', () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ logLevel: 'warn' });
+    // No device flow: where login chooses, the paste is what is left.
+    stack = await startStack({ provider: { deviceFlow: false }, logLevel: 'warn' });
   });
   after(async () => {
     await stack.close();
@@ -132,7 +134,7 @@ describe('pkce-broker login in a terminal with no browser', () => {
     try {
       const url = await shownUrl(login);
       await login.waitFor('stdout', PROMPT);
-      // One line, naming the reason; this broker has no device endpoints, so it is the paste.
+      // One line, naming the reason; this provider has no device flow, so it is the paste.
       const lines = announced(login);
       assert.deepEqual(lines, [
         'Signing in by pasting the address back: this is an SSH session with no display (no DISPLAY, WAYLAND_DISPLAY or $BROWSER), and the provider has no device flow.',
@@ -150,7 +152,7 @@ describe('pkce-broker login in a terminal with no browser', () => {
 
 describe('pkce-broker login with a broker of its own whose opener fails', () => {
   it('falls back from the browser, says why in one line, and the paste signs in', async () => {
-    const provider = await startDevProvider({});
+    const provider = await startDevProvider({ deviceFlow: false });
     const login = startCli(
       [
         'login',

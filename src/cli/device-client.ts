@@ -21,14 +21,16 @@ export interface DeviceAuthorization {
   handle: string;
 }
 
+/** POST /device/code's body: what is left out comes from the broker's configuration. */
 export interface DeviceRequest {
   domain?: string;
-  scope?: string[];
+  /** Space-separated, as the route takes it. */
+  scope?: string;
   audience?: string;
 }
 
 /** Problem codes of the device endpoints, as the broker sends them. */
-const UNSUPPORTED = 'device_flow_unsupported';
+export const UNSUPPORTED = 'device_flow_unsupported';
 const WAIT_TIMEOUT = 'wait_timeout';
 
 /**

@@ -16,7 +16,7 @@ import { createLogger } from '../logging.js';
 import type { CommandModule } from './commands.js';
 import type { PKCE } from '../protocol/models.js';
 import { choosePath, type PathChoice, type PathInputs } from './choose-path.js';
-import { startDeviceSignIn, waitForDeviceToken } from './device-client.js';
+import { UNSUPPORTED, startDeviceSignIn, waitForDeviceToken } from './device-client.js';
 import { showDeviceScreen } from './device-screen.js';
 import { collectPaste, deliverToCallback, terminalQuestions } from './paste.js';
 import {
@@ -381,8 +381,8 @@ async function remoteSignIn(
     }
     if (inputs.force === 'device') {
       throw new BrokerError(
-        'invalid_request',
-        'The identity provider has no device flow (its discovery lists no device_authorization_endpoint); sign in with --no-browser instead.',
+        UNSUPPORTED,
+        `--device: the identity provider has no device flow (${UNSUPPORTED}: its discovery lists no device_authorization_endpoint); sign in with --no-browser instead, or with the browser.`,
       );
     }
     choice = choosePath({ ...inputs, deviceUnsupported: true });

@@ -113,10 +113,13 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
             client_id: clientId,
             application_type: 'web',
             token_endpoint_auth_method: 'none',
+            // oidc-provider refuses a client with the device grant while the device flow is off.
             grant_types: [
               'authorization_code',
               'refresh_token',
-              'urn:ietf:params:oauth:grant-type:device_code',
+              ...(options.deviceFlow === false
+                ? []
+                : ['urn:ietf:params:oauth:grant-type:device_code']),
             ],
             response_types: ['code'],
             redirect_uris: [...redirectUris],

@@ -46,7 +46,8 @@ const TRANSIENT: ReadonlySet<string> = new Set([
 /** The poller's clock; real timers unless a test makes time pass itself. */
 export interface PollScheduler {
   now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
+  /** `callback` returns the poll's promise (it never rejects): a test's clock may wait for it. */
+  setTimeout(callback: () => unknown, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
@@ -207,11 +208,9 @@ export class DeviceService {
         case 'stopping':
           throw shuttingDown(error);
         case 'cancelled':
-          // The device flow goes on: the app may ask again.
-          throw new BrokerError(
-            'flow_cleared',
-            'The request went away; the device sign-in goes on.',
-          );
+          // The app went away (Ctrl-C): the flow ends, here and on every broker polling it.
+          await this.#cancel(handle);
+          throw cancelledFlow(error);
         case 'timeout':
           if (expiresFirst) {
             await this.#store.complete(handle, { kind: 'expired' });
@@ -231,7 +230,9 @@ export class DeviceService {
       throw new BrokerError('internal', 'A device sign-in ended without an outcome.');
     }
     const { record, outcome } = live;
+    // Both stay what they are until the record expires: asking again hears the same.
     if (outcome.kind === 'expired') throw expiredToken();
+    if (outcome.kind === 'cancelled') throw cancelledFlow();
     // Delivered once: the handle means nothing afterwards.
     await this.#store.remove(handle);
     switch (outcome.kind) {
@@ -260,6 +261,22 @@ export class DeviceService {
     }
   }
 
+  /**
+   * Ends a flow whose waiter hung up. The outcome in the store is what stops
+   * the polling: this broker's poller at once, another broker's at its next
+   * turn, which reads the outcome before it polls. An outcome that came first
+   * (the tokens, just now) stays for the app to ask again.
+   */
+  async #cancel(handle: string): Promise<void> {
+    this.#stopPoller(handle);
+    try {
+      await this.#store.complete(handle, { kind: 'cancelled' });
+      await this.#store.releasePoller(handle, this.#owner);
+    } catch {
+      // Store away: this broker polls no more, and the flow runs out at its expiry.
+    }
+  }
+
   /** Starts polling here unless this broker polls already or another holds the lease. */
   async #ensurePoller(handle: string, intervalMs: number): Promise<void> {
     if (this.#pollers.has(handle) || this.#waits.stopped) return;
@@ -276,7 +293,7 @@ export class DeviceService {
 
   #schedule(handle: string, poller: LocalPoller, ms: number): void {
     if (poller.stopped) return;
-    poller.timer = this.#clock.setTimeout(() => void this.#poll(handle, poller), ms);
+    poller.timer = this.#clock.setTimeout(() => this.#poll(handle, poller), ms);
   }
 
   #stopPoller(handle: string): void {
@@ -389,6 +406,14 @@ function expiredToken(): BrokerError {
     'expired_token',
     'The device code expired before the sign-in was finished; start a new one.',
     { oauthError: 'expired_token' },
+  );
+}
+
+function cancelledFlow(cause?: unknown): BrokerError {
+  return new BrokerError(
+    'flow_cleared',
+    'The device sign-in was cancelled: its waiting request went away. Start a new one.',
+    { cause },
   );
 }
 

@@ -38,17 +38,27 @@ export async function createFlowStore(options: CreateStoreOptions): Promise<Flow
   });
 }
 
-/** The device flow store (RFC 8628) beside the flow store, on the same backend. */
+/**
+ * The device flow store (RFC 8628) beside the flow store, on the same backend.
+ * With Redis it shares the connections of `shareWith`, the broker's own flow
+ * store built from the same options: two connections per broker, not four.
+ */
 export async function createDeviceStore(
-  options: Pick<CreateStoreOptions, 'url' | 'key' | 'prefix' | 'logger'>,
+  options: Pick<CreateStoreOptions, 'url' | 'key' | 'prefix' | 'logger'> & {
+    shareWith?: FlowStore;
+  },
 ): Promise<DeviceStore> {
   if (options.url === 'memory') return new MemoryDeviceStore();
   if (options.key === undefined) throw new TypeError('A Redis store needs its --store-key.');
   const { connectRedisDeviceStore } = await import('./device-redis.js');
+  const { RedisFlowStore } = await import('./redis.js');
   return connectRedisDeviceStore({
     url: options.url,
     key: options.key,
     prefix: options.prefix,
     logger: options.logger,
+    ...(options.shareWith instanceof RedisFlowStore && {
+      connection: options.shareWith.shareConnection(),
+    }),
   });
 }

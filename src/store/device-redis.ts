@@ -10,7 +10,8 @@
  * Wake-ups as in the flow store (redis.ts): a waiter subscribes to its flow's
  * channel and the clear channel first, then reads, so nothing that lands in
  * between is missed; a message only says "look again"; after an outage every
- * waiter reads again. Connections and bounded commands: redis-connection.ts.
+ * waiter reads again. Connections and bounded commands: redis-connection.ts;
+ * a broker's device store shares its flow store's (create.ts).
  * The scripts are small and sent with EVAL (Redis caches them by digest).
  */
 import { randomUUID } from 'node:crypto';
@@ -26,6 +27,8 @@ export interface RedisDeviceStoreOptions {
   prefix: string;
   logger: Logger;
   commandTimeoutMs?: number;
+  /** The flow store's connections, shared (RedisFlowStore.shareConnection()); else two of its own. */
+  connection?: RedisConnection;
 }
 
 const CREATE = `local e = redis.call('GET', KEYS[2]) or '0'
@@ -76,11 +79,13 @@ interface Sealed {
 export async function connectRedisDeviceStore(
   options: RedisDeviceStoreOptions,
 ): Promise<RedisDeviceStore> {
-  const connection = await RedisConnection.open({
-    url: options.url,
-    logger: options.logger,
-    ...(options.commandTimeoutMs !== undefined && { commandTimeoutMs: options.commandTimeoutMs }),
-  });
+  const connection =
+    options.connection ??
+    (await RedisConnection.open({
+      url: options.url,
+      logger: options.logger,
+      ...(options.commandTimeoutMs !== undefined && { commandTimeoutMs: options.commandTimeoutMs }),
+    }));
   return new RedisDeviceStore(connection, createSealer(options.key), options.prefix);
 }
 

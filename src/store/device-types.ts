@@ -37,6 +37,8 @@ export type DeviceOutcome =
   | { kind: 'tokens'; tokens: TokenSet }
   | { kind: 'denied'; error: string; description?: string }
   | { kind: 'expired' }
+  /** Its waiter hung up (Ctrl-C in `login`): polling stops, and a later ask hears 409 until it expires. */
+  | { kind: 'cancelled' }
   /** The provider failed the flow otherwise (invalid_grant, a bad ID token…): the BrokerError as it was. */
   | { kind: 'failed'; code: HttpErrorCode; message: string; oauthError?: string };
 

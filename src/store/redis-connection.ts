@@ -73,6 +73,8 @@ export class RedisConnection {
   readonly #commandTimeoutMs: number;
   #started = false;
   #closing = false;
+  /** Stores on these connections (share()); the last one's close() ends them. */
+  #holders = 1;
   #degraded = false;
   #lastReason: string | undefined;
   #lastWarnAt = 0;
@@ -217,8 +219,20 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * The same two connections for one more store (the device store beside the
+   * flow store): every holder closes its share, and the last close ends them.
+   */
+  share(): RedisConnection {
+    if (this.#closing) throw this.unavailable(new Error('the connection is closed'));
+    this.#holders += 1;
+    return this;
+  }
+
   async close(): Promise<void> {
     if (this.#closing) return;
+    this.#holders -= 1;
+    if (this.#holders > 0) return;
     this.#closing = true;
     this.#onRestored.clear();
     await Promise.all([closeClient(this.#subscriber), closeClient(this.#main)]);

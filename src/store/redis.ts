@@ -317,6 +317,11 @@ export class RedisFlowStore implements FlowStore {
     return this.#redis.health();
   }
 
+  /** Its connections, for the device store beside it (closed once both stores closed). */
+  shareConnection(): RedisConnection {
+    return this.#redis.share();
+  }
+
   /** Leaves the shared data alone (other brokers use it); ends this broker's waiters and connections. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -9,7 +9,7 @@ interface Timer {
   id: number;
   at: number;
   delay: number;
-  callback: () => void;
+  callback: () => unknown;
 }
 
 export class ManualClock implements PollScheduler {
@@ -32,7 +32,7 @@ export class ManualClock implements PollScheduler {
     return this.#now;
   }
 
-  setTimeout(callback: () => void, ms: number): unknown {
+  setTimeout(callback: () => unknown, ms: number): unknown {
     const timer = { id: ++this.#ids, at: this.#now + ms, delay: ms, callback };
     this.#timers.set(timer.id, timer);
     this.delays.push(ms);
@@ -52,11 +52,21 @@ export class ManualClock implements PollScheduler {
 
   /** Waits for the earliest pending timer, moves the clock to it and runs it; its delay. */
   async fire(): Promise<number> {
+    return (await this.#fire()).delay;
+  }
+
+  /** fire(), then waits for what the timer started (a whole poll) to finish. */
+  async run(): Promise<number> {
+    const { delay, result } = await this.#fire();
+    await result;
+    return delay;
+  }
+
+  async #fire(): Promise<{ delay: number; result: unknown }> {
     await this.next();
     const timer = [...this.#timers.values()].sort((a, b) => a.at - b.at)[0]!;
     this.#timers.delete(timer.id);
     this.#now = Math.max(this.#now, timer.at);
-    timer.callback();
-    return timer.delay;
+    return { delay: timer.delay, result: timer.callback() };
   }
 }
