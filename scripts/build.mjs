@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * `npm run build`: dist/ as the package ships it.
+ *
+ * The program and the library are bundled by esbuild, so that `serve` loads a
+ * few files instead of ~170 CommonJS modules one by one: resolving, reading
+ * and wrapping each was most of its start-up (a CPU profile, bench/README.md).
+ * Entry points: dist/cli/main.js (bin/pkce-broker.js) and dist/index.js (the
+ * package's `exports`); commands and what loads on demand stay separate chunks
+ * (the command table's lazy imports), so `--help` and `--version` load no HTTP
+ * server. Source maps point at src/ (stack traces with --enable-source-maps,
+ * c8 coverage).
+ *
+ * Left out of the bundle, loaded from node_modules when first used: optional
+ * and native dependencies, and packages nothing loads before `serve` is ready
+ * (the list below). Leaving out one that is on the start-up path would still
+ * work, only slower.
+ *
+ * Then tsc writes the declarations of the library (.d.ts files beside them).
+ */
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const pkg = (await import('../package.json', { with: { type: 'json' } })).default;
+
+const EXTERNAL = [
+  // optional (dev, demo, keychain) and native
+  ...Object.keys(pkg.optionalDependencies ?? {}),
+  // loaded on demand: browser opener, Redis store, validation, OpenAPI pages, login extras, metrics
+  'open',
+  'redis',
+  'ajv',
+  '@fastify/swagger',
+  '@fastify/swagger-ui',
+  'qrcode',
+  'prom-client',
+  'proper-lockfile',
+];
+
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+
+await build({
+  absWorkingDir: ROOT,
+  entryPoints: { 'cli/main': 'src/cli/main.ts', index: 'src/index.ts' },
+  outdir: 'dist',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  sourcemap: true,
+  // Maps name the src/ files; the package ships no sources.
+  sourcesContent: false,
+  // Whitespace and syntax only: names stay, for stack traces and pino's error `type`.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  external: EXTERNAL,
+  // The bundled CommonJS dependencies (fastify, pino, …) call require(); an ES module has none.
+  banner: {
+    js: "import { createRequire as __pkceBrokerCreateRequire } from 'node:module'; const require = __pkceBrokerCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
+
+writeDeclarations();
+
+/**
+ * dist/index.d.ts and what it refers to, from the program rooted at
+ * src/index.ts. The Redis store's client type is too large for tsc to write
+ * out (TS2742, TS7056); no public type reaches it (the store is loaded on
+ * demand, and StartBrokerOptions takes the FlowStore interface), so its
+ * declaration faults alone are not fatal.
+ */
+function writeDeclarations() {
+  const configFile = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile);
+  const parsed = ts.parseJsonConfigFileContent(configFile.config, ts.sys, ROOT);
+  const program = ts.createProgram([join(ROOT, 'src', 'index.ts')], {
+    ...parsed.options,
+    declaration: true,
+    emitDeclarationOnly: true,
+    sourceMap: false,
+    declarationMap: false,
+  });
+  const { diagnostics } = program.emit();
+  const fatal = [...ts.getPreEmitDiagnostics(program), ...diagnostics].filter(
+    (d) => !(d.file && /[\\/]src[\\/]store[\\/]redis[^\\/]*\.ts$/.test(d.file.fileName)),
+  );
+  if (fatal.length > 0) {
+    process.stderr.write(
+      ts.formatDiagnosticsWithColorAndContext(fatal, {
+        getCanonicalFileName: (f) => f,
+        getCurrentDirectory: () => ROOT,
+        getNewLine: () => '\n',
+      }),
+    );
+    process.exit(1);
+  }
+}
