@@ -86,7 +86,12 @@ function writeDeclarations() {
     sourceMap: false,
     declarationMap: false,
   });
-  const { diagnostics } = program.emit();
+  const { diagnostics } = program.emit(undefined, (fileName, text) => {
+    ts.sys.writeFile(
+      fileName,
+      fileName.endsWith('/protocol/models.d.ts') ? expandModels(parsed.options, text) : text,
+    );
+  });
   const fatal = [...ts.getPreEmitDiagnostics(program), ...diagnostics].filter(
     (d) => !(d.file && /[\\/]src[\\/]store[\\/]redis[^\\/]*\.ts$/.test(d.file.fileName)),
   );
@@ -100,4 +105,40 @@ function writeDeclarations() {
     );
     process.exit(1);
   }
+}
+
+/**
+ * The wire model types are derived from their schemas with json-schema-to-ts's
+ * FromSchema (src/protocol/models.ts), a devDependency: a user of the package
+ * would have the types only with it installed. So their declarations are
+ * written out as the object types tsc resolves them to — from the same
+ * schemas, at build time.
+ */
+function expandModels(options, text) {
+  // A program of its own: resolving every model in full is deep work for the checker (TS2589
+  // on the way), and its verdicts are not about the code the build checks.
+  const program = ts.createProgram([join(ROOT, 'src', 'protocol', 'models.ts')], options);
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(join(ROOT, 'src', 'protocol', 'models.ts'));
+  const expanded = new Map();
+  for (const statement of source.statements) {
+    if (ts.isTypeAliasDeclaration(statement))
+      expanded.set(
+        statement.name.text,
+        checker.typeToString(
+          checker.getTypeAtLocation(statement.name),
+          undefined,
+          ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.InTypeAlias,
+        ),
+      );
+  }
+  const out = text
+    .replace(/^import type \{[^}]*\} from 'json-schema-to-ts';\n/m, '')
+    .replace(/^type Model<[\s\S]*?\n\}>;\n/m, '')
+    .replace(/^export type (\w+) = Model<typeof \w+>;$/gm, (line, name) =>
+      expanded.has(name) ? `export type ${name} = ${expanded.get(name)};` : line,
+    );
+  if (/json-schema-to-ts|\bModel</.test(out.replace(/\/\*\*[\s\S]*?\*\//g, '')))
+    throw new Error('dist/protocol/models.d.ts still refers to json-schema-to-ts');
+  return out;
 }

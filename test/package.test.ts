@@ -68,7 +68,9 @@ function start(command: string, args: readonly string[], cwd: string): Running {
             resolve(match);
           } else if (child.exitCode !== null || child.signalCode !== null) {
             listeners.delete(check);
-            reject(new Error(`${command} ${args.join(' ')} ended before ${pattern}: ${out.stderr}`));
+            reject(
+              new Error(`${command} ${args.join(' ')} ended before ${pattern}: ${out.stderr}`),
+            );
           }
         };
         listeners.add(check);
@@ -180,6 +182,44 @@ describe('the packed package, installed into an empty directory', { timeout: 600
     ]);
   });
 
+  it("types the library for a TypeScript user, without the tree's devDependencies", async () => {
+    await writeFile(
+      join(app, 'consumer.ts'),
+      `import { BrokerError, loadConfig, startBroker, type BrokerErrorCode, type PKCE, type RunningBroker, type SeededPKCE } from 'pkce-broker';
+const { config } = loadConfig({ argv: ['--port', '0'] });
+const broker: RunningBroker = await startBroker({ config, openAuthorizeUrl: (url: URL) => void url.href });
+const code: BrokerErrorCode = new BrokerError('invalid_request', 'x').code;
+const answer = {} as PKCE;
+const token: string | undefined = answer.auth0?.oAuth.token?.access_token;
+const seed: SeededPKCE = { scope: ['openid'] };
+// @ts-expect-error the wire models are real types, not any: no such key
+const wrong: SeededPKCE = { scopes: ['openid'] };
+// @ts-expect-error the codes are a union of literals
+const unknownCode: BrokerErrorCode = 'no_such_code';
+export { broker, code, token, seed, wrong, unknownCode };
+`,
+    );
+    // @types/node is the user's own; the rest resolves from what the install brought.
+    await run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'nodenext',
+        '--typeRoots',
+        join(ROOT, 'node_modules', '@types'),
+        '--types',
+        'node',
+        'consumer.ts',
+      ],
+      app,
+    );
+  });
+
   it('runs `npx pkce-broker --version` and the installed `pkce-broker demo`', async () => {
     const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
       version: string;
@@ -226,7 +266,10 @@ describe('the packed package, installed into an empty directory', { timeout: 600
       await callbackResponse.body?.cancel();
       const result = await example.exited;
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /signed in: Bearer access token, expires in \d+ s, with an ID token/);
+      assert.match(
+        result.stdout,
+        /signed in: Bearer access token, expires in \d+ s, with an ID token/,
+      );
       // close() let the process end by itself: nothing left listening on the port.
       await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
     });
