@@ -44,6 +44,11 @@ const EXTERNAL = [
   'qrcode',
   'prom-client',
   'proper-lockfile',
+  // Fastify's default schema compilers, never required: buildApp gives it ours
+  // (src/http/compilers.ts); and inject(), which only tests call.
+  '@fastify/ajv-compiler',
+  '@fastify/fast-json-stringify-compiler',
+  'light-my-request',
 ];
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
