@@ -98,6 +98,7 @@ describe('the packed package, installed into an empty directory', { timeout: 600
   let files: string[] = [];
   let app = '';
   let installed = '';
+  let tarball = '';
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'pkce-broker-package-'));
@@ -116,16 +117,14 @@ describe('the packed package, installed into an empty directory', { timeout: 600
     assert.ok(info, packed.stdout);
     files = info.files.map((file) => file.path);
 
+    tarball = join(work, info.filename);
     app = join(work, 'app');
     await cp(join(ROOT, 'examples'), app, { recursive: true });
     await writeFile(
       join(app, 'package.json'),
       JSON.stringify({ name: 'embedding-app', private: true, type: 'module' }),
     );
-    await npm(
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, info.filename)],
-      app,
-    );
+    await npm(['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
     installed = join(app, 'node_modules', 'pkce-broker');
   });
 
@@ -220,12 +219,29 @@ export { broker, code, token, seed, wrong, unknownCode };
     );
   });
 
-  it('runs `npx pkce-broker --version` and the installed `pkce-broker demo`', async () => {
+  it('runs `npx pkce-broker --version`, a global install, and the installed `pkce-broker demo`', async () => {
     const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
       version: string;
     };
     const shown = await run('npx', ['--no-install', 'pkce-broker', '--version'], app);
     assert.equal(shown.stdout.trim(), version);
+    // npm install -g, into a prefix of the test's own rather than the machine's.
+    const prefix = join(work, 'global');
+    await npm(
+      [
+        'install',
+        '--global',
+        '--prefix',
+        prefix,
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        tarball,
+      ],
+      work,
+    );
+    const global = await run(join(prefix, 'bin', 'pkce-broker'), ['serve', '--version'], work);
+    assert.equal(global.stdout.trim(), version);
     const demo = await run(join(app, 'node_modules', '.bin', 'pkce-broker'), ['demo'], app);
     assert.match(demo.stdout, /signing in as demo/);
     assert.match(demo.stdout, /Bearer/);
