@@ -11,7 +11,7 @@ import { formatRatio, type Row } from './format.js';
 import { serveArgs, spawnNode, type NodeChildProcess } from './processes.js';
 
 export const STARTUP_ROW = 'start-up';
-const TARGET_MS = 300;
+const TARGET_MS = 200;
 const START_TIMEOUT_MS = 15_000;
 
 export interface StartupFigures {

@@ -18,7 +18,12 @@ import type { FlowStore } from '../store/types.js';
 import { serverLimitOptions, type ServerLimits } from './limits.js';
 import { recordOpenApi } from './openapi.js';
 import { errorHandler } from './problem.js';
-import { lazyValidatorCompiler, plainSerializer, registerValidationGate } from './compilers.js';
+import {
+  lazyCompilersFactory,
+  lazyValidatorCompiler,
+  plainSerializer,
+  registerValidationGate,
+} from './compilers.js';
 import { authorizeUrlRoutes } from './routes/authorize-url.js';
 import { deviceRoutes } from './routes/device.js';
 import { docsRoutes } from './routes/docs.js';
@@ -155,6 +160,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Slow clients must not hold sockets forever; /pkce/code waits are not affected (the request is read by then).
     ...serverLimitOptions(options.limits),
     return503OnClosing: true,
+    schemaController: { compilersFactory: lazyCompilersFactory },
     // A target the router cannot parse (a malformed absolute-form target, a bad escape) is
     // answered before any hook: as our problem, not Fastify's body that echoes the target.
     frameworkErrors: (error, request, reply) =>

@@ -9,6 +9,8 @@
  * runs; bench/README.md). A compiled serializer for GET /pkce/challenge was
  * tried and dropped: it bought 0–4 % req/s, within the noise.
  */
+import type { ValidatorFactory } from '@fastify/ajv-compiler';
+import type { SerializerFactory } from '@fastify/fast-json-stringify-compiler';
 import type { FastifyInstance } from 'fastify';
 import type { FastifySchemaCompiler, FastifyValidationResult } from 'fastify/types/schema.js';
 import { SHARED_SCHEMAS } from '../protocol/models.js';
@@ -70,3 +72,16 @@ export function registerValidationGate(app: FastifyInstance): void {
 }
 
 export const plainSerializer = (): Serializer => (data) => JSON.stringify(data);
+
+/**
+ * The compilers above as Fastify's `schemaController.compilersFactory`: given at
+ * construction, Fastify never requires its defaults (@fastify/ajv-compiler and
+ * @fastify/fast-json-stringify-compiler, which load ajv and fast-json-stringify,
+ * ~450 KB of modules) only to have them replaced by setValidatorCompiler. Fastify
+ * calls each builder for a compiler of the route-schema shape the two above have;
+ * its types describe ajv-compiler's builders, hence the casts.
+ */
+export const lazyCompilersFactory = {
+  buildValidator: (() => lazyValidatorCompiler) as unknown as ValidatorFactory,
+  buildSerializer: (() => plainSerializer) as unknown as SerializerFactory,
+};
