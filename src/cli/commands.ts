@@ -55,6 +55,11 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'List the saved sessions: provider, account, scopes, expiry (never a token).',
     load: async () => (await import('./status.js')).command,
   },
+  logout: {
+    summary:
+      "Revoke a saved session at the provider, forget it, and give the provider's sign-out URL.",
+    load: async () => (await import('./logout.js')).command,
+  },
 };
 
 export function usage(): string {

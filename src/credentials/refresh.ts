@@ -1,16 +1,21 @@
 /**
- * The refresh of a saved session, straight at its provider: discovery from
- * the saved issuer, then the refresh_token grant, with the provider client of
- * src/provider (the same checks as the broker's: ID token signature, iss,
- * aud). No broker is involved. Loaded only when a token has to be renewed.
+ * The provider of a saved session, straight from its issuer: discovery from
+ * the saved issuer, with the provider client of src/provider (the same checks
+ * as the broker's: ID token signature, iss, aud). No broker is involved. Used
+ * to renew a token (`token`) and to revoke one (`logout`); loaded only then.
  */
 import type { BrokerConfig } from '../config/load.js';
-import type { TokenSet } from '../provider/types.js';
+import type { IdentityProvider, TokenSet } from '../provider/types.js';
 import type { StoredSession } from './session.js';
 
-export function refreshAtProvider(
-  config: Pick<BrokerConfig, 'issuer' | 'clientId' | 'clientSecret' | 'providerTimeoutSec'>,
-): (session: StoredSession) => Promise<TokenSet> {
+export type ProviderOptions = Pick<
+  BrokerConfig,
+  'issuer' | 'clientId' | 'clientSecret' | 'providerTimeoutSec'
+>;
+
+export function providerOfSession(
+  config: ProviderOptions,
+): (session: StoredSession) => Promise<IdentityProvider> {
   return async (session) => {
     const { discoverProvider } = await import('../provider/oidc.js');
     // The secret of a confidential client is never saved; it comes from the options (or
@@ -19,12 +24,22 @@ export function refreshAtProvider(
       config.clientSecret !== undefined &&
       (config.clientId === undefined || config.clientId === session.clientId) &&
       (config.issuer === undefined || config.issuer === session.issuer);
-    const provider = await discoverProvider({
+    return discoverProvider({
+      id: session.providerId,
       issuer: session.issuer,
       clientId: session.clientId,
       ...(secretApplies && { clientSecret: config.clientSecret }),
       timeoutMs: config.providerTimeoutSec * 1000,
     });
+  };
+}
+
+export function refreshAtProvider(
+  config: ProviderOptions,
+): (session: StoredSession) => Promise<TokenSet> {
+  const providerOf = providerOfSession(config);
+  return async (session) => {
+    const provider = await providerOf(session);
     return provider.refresh({ refreshToken: session.refreshToken ?? '' });
   };
 }

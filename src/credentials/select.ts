@@ -20,14 +20,22 @@ export function matching(saved: readonly SavedSession[], query: SessionQuery): S
   );
 }
 
-/** The one session the query names; a BrokerError (exit 1) naming the fix otherwise. */
-export function pickSession(saved: readonly SavedSession[], query: SessionQuery): SavedSession {
+/**
+ * The one session the query names; a BrokerError (exit 1) naming the fix
+ * otherwise. `orElse` adds another way out to the "several match" line
+ * (logout's "or all of them with --all").
+ */
+export function pickSession(
+  saved: readonly SavedSession[],
+  query: SessionQuery,
+  orElse?: string,
+): SavedSession {
   const found = matching(saved, query);
   if (found.length === 1) return found[0]!;
   if (found.length === 0) throw notSignedIn(query);
   throw new BrokerError(
     'invalid_request',
-    `${found.length} sessions match; name one with --account SUB${query.providerId === undefined ? ' (and --provider ID)' : ''}:\n${found
+    `${found.length} sessions match; name one with --account SUB${query.providerId === undefined ? ' (and --provider ID)' : ''}${orElse === undefined ? '' : `, ${orElse}`}:\n${found
       .map(({ session }) => `  ${describeSession(session)}`)
       .join('\n')}`,
   );
