@@ -55,6 +55,8 @@ export interface BrokerConfig {
   allowOrigins: readonly string[];
   allowHosts: readonly string[];
   logLevel: string;
+  /** GET /metrics is served (off by default). */
+  metrics: boolean;
 }
 
 export const DEFAULTS = {
@@ -74,6 +76,7 @@ export const DEFAULTS = {
   par: 'auto',
   userinfo: 'auto',
   logLevel: 'info',
+  metrics: false,
 } as const;
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -337,6 +340,17 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     }
   }
 
+  /** A flag or file value is a boolean already; the environment's is text. */
+  const bool = (key: keyof typeof DEFAULTS, flag: string): boolean => {
+    const entry = values[key];
+    if (entry === undefined) return DEFAULTS[key] as boolean;
+    if (typeof entry.value === 'boolean') return entry.value;
+    const text = String(entry.value).trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+    if (['0', 'false', 'no', 'off'].includes(text)) return false;
+    throw configError(`${flag} must be true or false, got "${text}"${from(key)}.`);
+  };
+
   const responseMode = choice('responseMode', '--response-mode', RESPONSE_MODE_CHOICES);
   const par = choice('par', '--par', PAR_CHOICES);
   const userInfo = choice('userinfo', '--userinfo', USERINFO_CHOICES);
@@ -395,6 +409,7 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     allowOrigins,
     allowHosts: list('allowHost'),
     logLevel,
+    metrics: bool('metrics', '--metrics'),
   };
 }
 
