@@ -10,7 +10,7 @@ import { redactUrl } from '../redact.js';
 import { parseArguments, type ParsedArgs, type RawValue } from './args.js';
 import { issuerFromAuth0Domain } from './auth0-domain.js';
 import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
-import { parseProviderList, type ProviderSpec } from './providers.js';
+import { parseProviderList, providerSpecs, type ProviderSpec } from './providers.js';
 import {
   PAR_CHOICES,
   RESPONSE_MODE_CHOICES,
@@ -425,17 +425,16 @@ function checkUrl(value: string, flag: string, source: string): void {
   }
 }
 
-/** Commands that need a provider call this after loadConfig. */
-export function requireProvider(config: BrokerConfig): { issuer: string; clientId: string } {
-  if (config.issuer === undefined) {
+/**
+ * Commands that need a provider call this after loadConfig: the flags'
+ * provider (--issuer or --auth0-domain with --client-id) and the config
+ * file's `providers` list, the default first; at least one of them.
+ */
+export function requireProvider(config: BrokerConfig): ProviderSpec[] {
+  if (config.issuer === undefined && config.providers.length === 0) {
     throw configError(
-      'Missing --issuer URL (or --auth0-domain DOMAIN): which identity provider to sign in with. Try `pkce-broker dev` for a local one.',
+      'Missing --issuer URL (or --auth0-domain DOMAIN, or a "providers" list in the config file): which identity provider to sign in with. Try `pkce-broker dev` for a local one.',
     );
   }
-  if (config.clientId === undefined) {
-    throw configError(
-      'Missing --client-id: the OAuth client ID registered at your identity provider (or set PKCE_BROKER_CLIENT_ID).',
-    );
-  }
-  return { issuer: config.issuer, clientId: config.clientId };
+  return providerSpecs(config);
 }
