@@ -10,6 +10,7 @@ import { FlowService } from './flow/service.js';
 import { SessionService } from './flow/session.js';
 import type { SeedPolicy } from './flow/seed.js';
 import { buildApp } from './http/app.js';
+import { NO_METRICS, createMetrics, type BrokerMetrics } from './metrics/metrics.js';
 import { createLogger, type Logger } from './logging.js';
 import { providerSpecs, type ProviderSpec } from './config/providers.js';
 import { discoverProvider } from './provider/oidc.js';
@@ -81,7 +82,17 @@ export interface RunningBroker {
 export async function startBroker(options: StartBrokerOptions): Promise<RunningBroker> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const registry = await providerRegistry(options, logger);
+  // Read at scrape time; the services exist by the time anyone can scrape.
+  const waiting: { service?: FlowService; device?: DeviceService } = {};
+  const metrics = config.metrics
+    ? await createMetrics({
+        waiting: () => ({
+          '/pkce/code': waiting.service?.liveWaits ?? 0,
+          '/device/token': waiting.device?.liveWaits ?? 0,
+        }),
+      })
+    : NO_METRICS;
+  const registry = await providerRegistry(options, logger, metrics);
   for (const provider of registry.up())
     for (const warning of provider.startupWarnings) logger.warn(warning);
   const store =
@@ -137,6 +148,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     policyFor,
     waitTimeoutMs: config.waitTimeoutSec * 1000,
     ...(options.deviceScheduler !== undefined && { scheduler: options.deviceScheduler }),
+    metrics,
   });
   const service = new FlowService({
     store,
@@ -147,7 +159,10 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     onClear: () => device.clear(),
     userInfo: config.userInfo,
     warn: (details, message) => logger.warn(details, message),
+    metrics,
   });
+  waiting.service = service;
+  waiting.device = device;
   const session = new SessionService({
     providerForClient: (clientId, audience) => registry.forClient(clientId, audience),
     allowedLogoutRedirects: () => [callback.redirectUri, ...config.allowRedirectUris],
@@ -162,6 +177,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     issuer: registry.list().find((p) => p.id === registry.defaultId)?.issuer ?? '',
     providers: () => registry.list(),
     maxWaiters: config.maxWaiters,
+    metrics,
     appName: options.appName,
     security: {
       port: () => port,
@@ -220,6 +236,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
 async function providerRegistry(
   options: StartBrokerOptions,
   logger: Logger,
+  metrics: BrokerMetrics,
 ): Promise<ProviderRegistry> {
   const { config } = options;
   const given = options.providers ?? (options.provider && [options.provider]);
@@ -235,12 +252,17 @@ async function providerRegistry(
     );
   }
   return ProviderRegistry.discoverAll(
-    specs.map((spec) => providerTarget(spec, config)),
+    specs.map((spec) => providerTarget(spec, config, metrics)),
     { logger, ...(options.scheduler !== undefined && { scheduler: options.scheduler }) },
   );
 }
 
-function providerTarget(spec: ProviderSpec, config: Readonly<BrokerConfig>): ProviderTarget {
+function providerTarget(
+  spec: ProviderSpec,
+  config: Readonly<BrokerConfig>,
+  metrics: BrokerMetrics,
+): ProviderTarget {
+  const observe = metrics.observerFor(spec.id);
   return {
     id: spec.id,
     kind: spec.kind,
@@ -261,6 +283,7 @@ function providerTarget(spec: ProviderSpec, config: Readonly<BrokerConfig>): Pro
         timeoutMs: config.providerTimeoutSec * 1000,
         responseMode: spec.responseMode ?? config.responseMode,
         par: spec.par ?? config.par,
+        ...(observe !== undefined && { observe }),
       }),
   };
 }

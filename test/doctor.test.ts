@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -307,6 +310,52 @@ describe('pkce-broker doctor against the bundled provider', () => {
       assert.match(result.stdout, /A sign-in can work/);
     });
   }
+
+  it("checks every provider of a config file's list and the port once; --provider picks one", async () => {
+    const second = await startDevProvider({ clientId: 'client-second' });
+    second.setRedirectUris([`http://127.0.0.1:${port}/pkce/response/code`]);
+    const dir = mkdtempSync(join(tmpdir(), 'pkce-broker-doctor-'));
+    const config = join(dir, 'broker.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        port,
+        par: 'never',
+        providers: [
+          { id: 'first', issuer: provider.issuer, clientId: provider.clientId },
+          // A client the provider does not know: this provider's checks fail, the first's pass.
+          { id: 'second', issuer: second.issuer, clientId: 'no-such-client' },
+        ],
+      }),
+    );
+    try {
+      const all = await doctor(['--config', config, '--json']);
+      assert.equal(all.code, 1, all.stdout + all.stderr);
+      const { checks } = JSON.parse(all.stdout) as {
+        checks: Array<CheckResult & { provider?: string }>;
+      };
+      const of = (id: string) => checks.filter((check) => check.provider === id);
+      assert.ok(of('first').length > 3);
+      assert.ok(
+        of('first').every((check) => check.status !== 'fail'),
+        JSON.stringify(of('first')),
+      );
+      assert.ok(of('second').some((check) => check.status === 'fail'));
+      assert.equal(checks.filter((check) => check.id === 'port').length, 1);
+
+      const one = await doctor(['--config', config, '--provider', 'first']);
+      assert.equal(one.code, 0, one.stdout + one.stderr);
+      assert.match(one.stdout, /Checking "first": /);
+      assert.doesNotMatch(one.stdout, /second/);
+
+      const unknown = await doctor(['--config', config, '--provider', 'third']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /--provider third: no such provider; configured: first, second/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await second.close();
+    }
+  });
 
   it('names a redirect URI the provider refuses, both ways, and exits 1', async () => {
     const other = await freePort();

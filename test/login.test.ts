@@ -5,7 +5,7 @@
  * which the broker holds no flow.
  */
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signIn } from '../src/cli/sign-in.js';
@@ -13,6 +13,7 @@ import { scriptedLogin } from '../src/devprovider/login.js';
 import { startDevProvider } from '../src/devprovider/provider.js';
 import type { PKCE } from '../src/protocol/models.js';
 import { emptyDir, runCli, startCli } from './support/cli.js';
+import { cacheHome } from './support/sessions.js';
 import { postJson, startStack, type Stack } from './support/stack.js';
 import { startUrlHook } from './support/url-hook.js';
 import { withoutPackage } from './support/without-package.js';
@@ -248,6 +249,64 @@ describe('pkce-broker login with a broker of its own', () => {
     } finally {
       await hook.close();
       await provider.close();
+    }
+  });
+
+  it('starts its own broker from a config file\'s "providers" list; --provider picks one and the session is saved under its id', async () => {
+    const [first, second] = await Promise.all([
+      startDevProvider({ clientId: 'client-first' }),
+      startDevProvider({ clientId: 'client-second' }),
+    ]);
+    const hook = await startUrlHook();
+    const dir = emptyDir();
+    const home = cacheHome();
+    const config = join(dir, 'broker.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        providers: [
+          { id: 'first', issuer: first.issuer, clientId: first.clientId },
+          { id: 'second', issuer: second.issuer, clientId: second.clientId },
+        ],
+      }),
+    );
+    try {
+      const login = startCli(
+        [
+          'login',
+          '--config',
+          config,
+          '--provider',
+          'second',
+          '--port',
+          '0',
+          '--open',
+          hook.openCommand,
+          '--par',
+          'never',
+          '--credential-store',
+          'file',
+        ],
+        { env: home.env },
+      );
+      const opened = await hook.next();
+      // The seed's domain chose the second provider: its authorize endpoint got the browser.
+      assert.equal(opened.origin, new URL(second.issuer).origin);
+      second.setRedirectUris([opened.searchParams.get('redirect_uri')!]);
+      const { callbackResponse } = await scriptedLogin(opened);
+      assert.equal(callbackResponse.status, 200);
+      const { code, stdout, stderr } = await login.exited;
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, new RegExp(`\\(client ${second.clientId}\\)`));
+      const saved = JSON.parse(await readFile(home.file, 'utf8')) as unknown;
+      assert.match(JSON.stringify(saved), /"providerId":"second"/);
+
+      const unknown = await runCli(['login', '--config', config, '--provider', 'third']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /--provider third: no such provider; configured: first, second/);
+    } finally {
+      await hook.close();
+      await Promise.all([first.close(), second.close()]);
     }
   });
 

@@ -334,6 +334,31 @@ describe(
       assert.deepEqual(home.calls(), []);
     });
 
+    it('installs a config whose providers are only in its "providers" list', async () => {
+      const home = await temporaryHome();
+      writeFileSync(
+        home.config,
+        JSON.stringify({
+          port: 3000,
+          providers: [
+            { id: 'acme', issuer: 'https://acme.eu.auth0.com/', clientId: 'abc' },
+            { id: 'desc', descopeProjectId: 'P2abc', clientId: 'def' },
+          ],
+        }),
+      );
+      const result = await home.run(['install', '--config', home.config, '--no-start']);
+      assert.equal(result.code, 0, result.stderr);
+      verifyUserUnit(home.unit);
+      // An entry without a client id is still refused, as serve would.
+      writeFileSync(
+        home.config,
+        JSON.stringify({ providers: [{ id: 'acme', issuer: 'https://acme.eu.auth0.com/' }] }),
+      );
+      const broken = await home.run(['install', '--config', home.config, '--no-start', '--force']);
+      assert.equal(broken.code, 2);
+      assert.match(broken.stderr, /providers\[0\]/);
+    });
+
     it('status reports it, uninstall stops and removes it', async () => {
       const home = await temporaryHome();
       assert.equal((await home.run(['status', '--config', home.config])).code, 3);

@@ -12,6 +12,7 @@ import type { OptionSpec } from '../config/options.js';
 import { BrokerError } from '../errors.js';
 import { CREDENTIAL_STORE_OPTION, NO_SAVE_OPTION } from '../credentials/options.js';
 import { saveLogin } from '../credentials/save-login.js';
+import { DEFAULT_PROVIDER_ID } from '../config/providers.js';
 import { createLogger } from '../logging.js';
 import type { CommandModule } from './commands.js';
 import type { PKCE } from '../protocol/models.js';
@@ -70,6 +71,13 @@ export const LOGIN_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     meta: 'FILE',
     description: 'Also write the PKCE token answer to FILE, readable only by you (mode 0600).',
+  },
+  {
+    flag: 'provider',
+    kind: 'string',
+    meta: 'ID',
+    description:
+      "Sign in with this configured provider (its id; `default` for the one given by flags). Default: the broker's default.",
   },
   NO_SAVE_OPTION,
   CREDENTIAL_STORE_OPTION,
@@ -140,8 +148,9 @@ browser ended on. --device and --no-browser choose those ways yourself.
   pkce-broker login --broker http://127.0.0.1:3000 --json > tokens.json
   pkce-broker login --issuer https://TENANT.eu.auth0.com/ --client-id ID --output tokens.json
 
-With --issuer or --auth0-domain, login runs its own broker with the options of
-\`serve\` for the length of the sign-in. The first --app-id, if any, is sent as
+With --issuer or --auth0-domain, or a "providers" list in the config file (and
+no --broker), login runs its own broker with the options of \`serve\` for the
+length of the sign-in. --provider ID signs in with that configured provider. The first --app-id, if any, is sent as
 X-Application-ID. Ctrl-C cancels the sign-in (exit code 130).
 
 Options:
@@ -171,6 +180,10 @@ interface Session {
   authorizeUrl?: AuthorizeUrlSource;
   /** Whether a broker of login's own opens a browser for the next flow (paste and device do not). */
   setOpening(opening: boolean): void;
+  /** The seed's `domain` naming the --provider chosen; absent, the broker's default. */
+  domain?: string;
+  /** The id of the provider signed in with, under which the session is saved. */
+  providerId: string;
 }
 
 async function login({ config, extra, sources }: LoadedConfig): Promise<number> {
@@ -202,6 +215,12 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
     );
   }
 
+  const providerOption =
+    typeof extra.provider === 'string' && extra.provider !== '' ? extra.provider : undefined;
+  // A providers list in the config file starts a broker here like --issuer does, unless --broker names one.
+  const ownBroker =
+    config.issuer !== undefined || (brokerOption === undefined && config.providers.length > 0);
+
   const cancel = new AbortController();
   const onSigint = (): void => cancel.abort(new Error('cancelled'));
   process.on('SIGINT', onSigint);
@@ -214,9 +233,15 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       broker: brokerOption ?? DEFAULT_BROKER,
       ...(config.appIds[0] !== undefined && { appId: config.appIds[0] }),
       setOpening: () => undefined,
+      providerId: providerOption ?? DEFAULT_PROVIDER_ID,
     };
-    if (config.issuer !== undefined) {
-      requireProvider(config);
+    if (ownBroker) {
+      const specs = requireProvider(config);
+      if (providerOption !== undefined && !specs.some((spec) => spec.id === providerOption))
+        throw unknownProvider(
+          providerOption,
+          specs.map((spec) => spec.id),
+        );
       // Logs go to stderr, quiet unless asked: stdout is for the summary or the JSON answer.
       const logger = createLogger({
         level: sources.logLevel === undefined ? 'warn' : config.logLevel,
@@ -240,10 +265,16 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       });
       session.broker = own.url;
       session.authorizeUrl = inbox.next;
+      session.providerId = providerOption ?? own.providers.defaultId;
+      // The issuer URL is a domain the broker maps back to exactly this provider.
+      if (providerOption !== undefined) session.domain = own.providers.byId(providerOption)!.issuer;
       session.setOpening = (value) => {
         opening = value;
       };
     }
+
+    if (!ownBroker && providerOption !== undefined)
+      session.domain = await remoteProviderDomain(session, providerOption, cancel.signal);
 
     const inputs: PathInputs = {
       env: process.env,
@@ -275,7 +306,13 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       answer = await remoteSignIn(session, choice, inputs, cancel, spinner);
     }
     spinner.stop();
-    await afterSignIn(answer, { extra, asJson, output, elapsedMs: performance.now() - started });
+    await afterSignIn(answer, {
+      extra,
+      asJson,
+      output,
+      elapsedMs: performance.now() - started,
+      providerId: session.providerId,
+    });
     return 0;
   } catch (error) {
     spinner.stop();
@@ -300,10 +337,11 @@ async function afterSignIn(
     asJson: boolean;
     output: string | undefined;
     elapsedMs: number;
+    providerId: string;
   },
 ): Promise<void> {
   const { output } = options;
-  await saveLogin(answer, { extra: options.extra });
+  await saveLogin(answer, { extra: options.extra, providerId: options.providerId });
   const text = `${JSON.stringify(answer, null, 2)}\n`;
   if (output !== undefined) await writePrivateFile(output, text);
   if (options.asJson) process.stdout.write(text);
@@ -322,8 +360,47 @@ function signInOptions(
     broker: session.broker,
     ...(session.appId !== undefined && { appId: session.appId }),
     ...(session.authorizeUrl !== undefined && { authorizeUrl: session.authorizeUrl }),
+    ...(session.domain !== undefined && { domain: session.domain }),
     signal,
   };
+}
+
+function unknownProvider(id: string, configured: readonly string[]): BrokerError {
+  return new BrokerError(
+    'config_invalid',
+    `--provider ${id}: no such provider; configured: ${configured.join(', ')}.`,
+  );
+}
+
+/**
+ * The issuer of a running broker's provider `id`, from its GET /healthz
+ * (which lists every configured provider): the domain that picks it.
+ */
+async function remoteProviderDomain(
+  session: Session,
+  id: string,
+  signal: AbortSignal,
+): Promise<string> {
+  const response = await fetch(new URL('/healthz', session.broker), {
+    headers: session.appId === undefined ? {} : { 'x-application-id': session.appId },
+    signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
+  }).catch((error: unknown) => {
+    throw new BrokerError(
+      'provider_unavailable',
+      `Cannot reach the broker at ${session.broker} (${(error as Error).message}).`,
+    );
+  });
+  const health = (await response.json().catch(() => ({}))) as {
+    providers?: Array<{ id?: unknown; issuer?: unknown }>;
+  };
+  const providers = Array.isArray(health.providers) ? health.providers : [];
+  const found = providers.find((p) => p.id === id);
+  if (found === undefined || typeof found.issuer !== 'string')
+    throw unknownProvider(
+      id,
+      providers.map((p) => String(p.id)),
+    );
+  return found.issuer;
 }
 
 /** The browser on this machine; over SSH, given up after the grace period without a callback. */
@@ -369,7 +446,11 @@ async function remoteSignIn(
   let choice = first;
   const client = new BrokerClient(session.broker, session.appId);
   if (choice.path === 'device') {
-    const device = await startDeviceSignIn(client, {}, signal);
+    const device = await startDeviceSignIn(
+      client,
+      session.domain === undefined ? {} : { domain: session.domain },
+      signal,
+    );
     if (device !== undefined) {
       process.stderr.write(`${choice.reason}\n`);
       const screen = await showDeviceScreen(device, process.stderr);

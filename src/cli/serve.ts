@@ -7,8 +7,13 @@ export const command: CommandModule = {
   async run({ config }) {
     const broker = await startBroker({ config });
     process.stdout.write(
-      `pkce-broker listening on ${broker.url} — provider ${broker.provider.issuer} (client ${broker.provider.clientId}), callback ${broker.redirectUri}\n`,
+      `pkce-broker listening on ${broker.url} — callback ${broker.redirectUri}\n`,
     );
+    // One line per provider: a down one is retried in the background (registry.ts).
+    for (const provider of broker.providers.list())
+      process.stdout.write(
+        `  provider ${provider.id} (${provider.kind}) ${provider.issuer}: ${provider.state}${provider.detail === undefined ? '' : ` — ${provider.detail}`}\n`,
+      );
     return waitForShutdown(broker);
   },
 };

@@ -10,7 +10,7 @@ import { redactUrl } from '../redact.js';
 import { parseArguments, type ParsedArgs, type RawValue } from './args.js';
 import { issuerFromAuth0Domain } from './auth0-domain.js';
 import { SERVE_OPTIONS, camelCase, envName, type OptionSpec } from './options.js';
-import { parseProviderList, type ProviderSpec } from './providers.js';
+import { parseProviderList, providerSpecs, type ProviderSpec } from './providers.js';
 import {
   PAR_CHOICES,
   RESPONSE_MODE_CHOICES,
@@ -55,6 +55,8 @@ export interface BrokerConfig {
   allowOrigins: readonly string[];
   allowHosts: readonly string[];
   logLevel: string;
+  /** GET /metrics is served (off by default). */
+  metrics: boolean;
 }
 
 export const DEFAULTS = {
@@ -74,6 +76,7 @@ export const DEFAULTS = {
   par: 'auto',
   userinfo: 'auto',
   logLevel: 'info',
+  metrics: false,
 } as const;
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -337,6 +340,17 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     }
   }
 
+  /** A flag or file value is a boolean already; the environment's is text. */
+  const bool = (key: keyof typeof DEFAULTS, flag: string): boolean => {
+    const entry = values[key];
+    if (entry === undefined) return DEFAULTS[key] as boolean;
+    if (typeof entry.value === 'boolean') return entry.value;
+    const text = String(entry.value).trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+    if (['0', 'false', 'no', 'off'].includes(text)) return false;
+    throw configError(`${flag} must be true or false, got "${text}"${from(key)}.`);
+  };
+
   const responseMode = choice('responseMode', '--response-mode', RESPONSE_MODE_CHOICES);
   const par = choice('par', '--par', PAR_CHOICES);
   const userInfo = choice('userinfo', '--userinfo', USERINFO_CHOICES);
@@ -395,6 +409,7 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     allowOrigins,
     allowHosts: list('allowHost'),
     logLevel,
+    metrics: bool('metrics', '--metrics'),
   };
 }
 
@@ -410,17 +425,16 @@ function checkUrl(value: string, flag: string, source: string): void {
   }
 }
 
-/** Commands that need a provider call this after loadConfig. */
-export function requireProvider(config: BrokerConfig): { issuer: string; clientId: string } {
-  if (config.issuer === undefined) {
+/**
+ * Commands that need a provider call this after loadConfig: the flags'
+ * provider (--issuer or --auth0-domain with --client-id) and the config
+ * file's `providers` list, the default first; at least one of them.
+ */
+export function requireProvider(config: BrokerConfig): ProviderSpec[] {
+  if (config.issuer === undefined && config.providers.length === 0) {
     throw configError(
-      'Missing --issuer URL (or --auth0-domain DOMAIN): which identity provider to sign in with. Try `pkce-broker dev` for a local one.',
+      'Missing --issuer URL (or --auth0-domain DOMAIN, or a "providers" list in the config file): which identity provider to sign in with. Try `pkce-broker dev` for a local one.',
     );
   }
-  if (config.clientId === undefined) {
-    throw configError(
-      'Missing --client-id: the OAuth client ID registered at your identity provider (or set PKCE_BROKER_CLIENT_ID).',
-    );
-  }
-  return { issuer: config.issuer, clientId: config.clientId };
+  return providerSpecs(config);
 }

@@ -201,6 +201,13 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     description: 'Extra Host names the broker answers to (repeatable).',
   },
   {
+    flag: 'metrics',
+    kind: 'boolean',
+    defaultText: 'off',
+    description:
+      'Serve GET /metrics (Prometheus text format), behind the same Host and app-id gates as the API.',
+  },
+  {
     flag: 'log-level',
     kind: 'string',
     meta: 'LEVEL',

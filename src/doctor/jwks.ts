@@ -24,7 +24,11 @@ export async function checkJwks(
   timeoutMs: number,
 ): Promise<CheckResult> {
   const jose = await import('jose');
-  const call = { name: 'request for its signing keys (JWKS)', timeoutMs };
+  const call = {
+    endpoint: 'jwks' as const,
+    name: 'request for its signing keys (JWKS)',
+    timeoutMs,
+  };
   const set = jose.createRemoteJWKSet(new URL(jwksUri), {
     timeoutDuration: timeoutMs,
     [jose.customFetch]: async (url: string, init: RequestInit) => {

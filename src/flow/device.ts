@@ -10,7 +10,7 @@
  * over. Polling stops when the flow has its outcome, expires, is cleared, or
  * the broker stops. The provider's device_code stays in the store.
  */
-import { BrokerError, isBrokerError, type HttpErrorCode } from '../errors.js';
+import { BrokerError, isBrokerError, type BrokerErrorCode, type HttpErrorCode } from '../errors.js';
 import type { DeviceStartRequest, PKCE } from '../protocol/models.js';
 import { randomToken } from '../protocol/pkce.js';
 import type { DevicePoll, IdentityProvider } from '../provider/types.js';
@@ -18,6 +18,8 @@ import type { DeviceLookup, DeviceOutcome, DeviceStore } from '../store/device-t
 import type { SeedPolicy } from './seed.js';
 import { tokenAnswer } from './token-answer.js';
 import { LiveWaits, WaitEnded } from './waits.js';
+import type { FlowCounter } from './service.js';
+import { NO_METRICS } from '../metrics/metrics.js';
 
 /** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for this and all later polls. */
 export const SLOW_DOWN_STEP_MS = 5_000;
@@ -68,6 +70,8 @@ export interface DeviceServiceOptions {
   policyFor(provider: IdentityProvider): SeedPolicy;
   waitTimeoutMs: number;
   scheduler?: PollScheduler;
+  /** Counts device sign-ins started and ended (--metrics). */
+  metrics?: FlowCounter;
 }
 
 /** The `device` of POST /device/code's answer. */
@@ -96,6 +100,7 @@ export class DeviceService {
   readonly #pollers = new Map<string, LocalPoller>();
   /** This broker's name on poller leases. */
   readonly #owner = randomToken(16);
+  readonly #metrics: FlowCounter;
 
   constructor(options: DeviceServiceOptions) {
     this.#store = options.store;
@@ -104,11 +109,17 @@ export class DeviceService {
     this.#policyFor = options.policyFor;
     this.#waitTimeoutMs = options.waitTimeoutMs;
     this.#clock = options.scheduler ?? realScheduler;
+    this.#metrics = options.metrics ?? NO_METRICS;
   }
 
   /** Device flows this broker is polling right now. */
   get polling(): number {
     return this.#pollers.size;
+  }
+
+  /** POST /device/token requests waiting right now. */
+  get liveWaits(): number {
+    return this.#waits.size;
   }
 
   /** POST /device/code */
@@ -136,6 +147,7 @@ export class DeviceService {
       },
       lifeMs + EXPIRED_MARGIN_MS,
     );
+    this.#metrics.flowStarted(provider.id, 'device');
     await this.#ensurePoller(handle, answer.interval * 1000);
     return {
       user_code: answer.user_code,
@@ -213,7 +225,7 @@ export class DeviceService {
           throw cancelledFlow(error);
         case 'timeout':
           if (expiresFirst) {
-            await this.#store.complete(handle, { kind: 'expired' });
+            await this.#complete(handle, { kind: 'expired' });
             return this.#store.get(handle);
           }
           throw new BrokerError(
@@ -316,7 +328,7 @@ export class DeviceService {
       const { record } = lookup;
       intervalMs = record.intervalMs;
       if (this.#clock.now() >= record.expiresAt) {
-        await this.#store.complete(handle, { kind: 'expired' });
+        await this.#complete(handle, { kind: 'expired' }, record.provider);
         return this.#stopPoller(handle);
       }
       const lease = record.intervalMs + POLL_LEASE_MARGIN_MS;
@@ -325,7 +337,7 @@ export class DeviceService {
       }
       const provider = this.#byId(record.provider);
       if (!provider) {
-        await this.#store.complete(handle, failed(providerGone(record.provider)));
+        await this.#complete(handle, failed(providerGone(record.provider)), record.provider);
         return this.#stopPoller(handle);
       }
       const poll = await provider.pollDeviceToken(record.deviceCode);
@@ -338,7 +350,7 @@ export class DeviceService {
         }
         return this.#schedule(handle, poller, intervalMs);
       }
-      await this.#store.complete(handle, outcome);
+      await this.#complete(handle, outcome, record.provider);
       this.#stopPoller(handle);
     } catch (error) {
       const broker = asBrokerError(error);
@@ -346,8 +358,23 @@ export class DeviceService {
         return this.#schedule(handle, poller, intervalMs);
       }
       this.#stopPoller(handle);
-      await this.#store.complete(handle, failed(broker)).catch(() => undefined);
+      await this.#complete(handle, failed(broker)).catch(() => undefined);
     }
+  }
+
+  /**
+   * Stores a flow's outcome; the first one stored, on any broker, is the one
+   * counted. `provider`: the record's, where the caller has read it.
+   */
+  async #complete(handle: string, outcome: DeviceOutcome, provider?: string): Promise<void> {
+    if (!(await this.#store.complete(handle, outcome))) return;
+    if (!this.#metrics.enabled) return;
+    let id = provider;
+    if (id === undefined) {
+      const lookup = await this.#store.get(handle);
+      id = lookup.kind === 'live' ? lookup.record.provider : undefined;
+    }
+    if (id !== undefined) this.#metrics.flowEnded(id, 'device', deviceOutcomeLabel(outcome));
   }
 }
 
@@ -367,6 +394,23 @@ function outcomeOf(poll: DevicePoll): DeviceOutcome | undefined {
         error: poll.error,
         ...(poll.description !== undefined && { description: poll.description }),
       };
+  }
+}
+
+/** An outcome as the metrics' label: `completed`, or the code its answer carries. */
+function deviceOutcomeLabel(outcome: DeviceOutcome): 'completed' | BrokerErrorCode {
+  switch (outcome.kind) {
+    case 'tokens':
+      return 'completed';
+    case 'expired':
+      return 'expired_token';
+    case 'denied':
+      return 'access_denied';
+    case 'failed':
+      return outcome.code;
+    case 'cancelled':
+      // The waiter hung up (Ctrl-C); asking again answers 409 flow_cleared.
+      return 'flow_cleared';
   }
 }
 

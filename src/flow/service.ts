@@ -2,7 +2,7 @@
  * The PKCE API's behaviour, independent of HTTP: what each endpoint does with
  * the flow store and the identity provider. Routes only translate.
  */
-import { BrokerError, isBrokerError } from '../errors.js';
+import { BrokerError, isBrokerError, type BrokerErrorCode } from '../errors.js';
 import {
   MODEL_SCHEMA,
   type ChallengedPKCE,
@@ -27,6 +27,7 @@ import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } fr
 import { claimsWithUserInfo, tokenAnswer } from './token-answer.js';
 import type { UserInfoChoice } from '../provider/choices.js';
 import { LiveWaits, WaitEnded } from './waits.js';
+import { NO_METRICS, type BrokerMetrics } from '../metrics/metrics.js';
 
 export interface FlowServiceOptions {
   store: FlowStore;
@@ -46,7 +47,12 @@ export interface FlowServiceOptions {
   userInfo?: UserInfoChoice;
   /** Where a dropped user info is said. */
   warn?(details: Record<string, unknown>, message: string): void;
+  /** Counts sign-ins started and ended (--metrics). */
+  metrics?: FlowCounter;
 }
+
+/** What the flow services tell the metrics (src/metrics/metrics.ts). */
+export type FlowCounter = Pick<BrokerMetrics, 'enabled' | 'flowStarted' | 'flowEnded'>;
 
 /** How the callback reached the broker: in a URL query (GET) or a form body (POST). */
 export type CallbackDelivery = 'query' | 'form';
@@ -86,8 +92,10 @@ export class FlowService {
   readonly #onClear: FlowServiceOptions['onClear'];
   readonly #userInfo: UserInfoChoice;
   readonly #warn: NonNullable<FlowServiceOptions['warn']>;
+  readonly #metrics: FlowCounter;
 
   constructor(options: FlowServiceOptions) {
+    this.#metrics = options.metrics ?? NO_METRICS;
     this.#onClear = options.onClear;
     this.#userInfo = options.userInfo ?? 'auto';
     this.#warn = options.warn ?? (() => {});
@@ -172,6 +180,7 @@ export class FlowService {
         if (!started) throw invalidRequest(UNKNOWN_STATE);
         current = started;
         owner = true;
+        this.#metrics.flowStarted(provider.id, 'pkce');
         await this.#open(url, { state: current.state });
       }
       const outcome = current.outcome ?? (await this.#wait(current, owner, cancelled));
@@ -223,8 +232,14 @@ export class FlowService {
         error: check.error,
         ...(check.description !== undefined && { description: check.description }),
       };
-      await this.#store.complete(state, outcome);
-      throw outcomeError(outcome);
+      const error = outcomeError(outcome);
+      if (await this.#store.complete(state, outcome))
+        this.#metrics.flowEnded(
+          flow.request.provider ?? this.#providers.defaultId,
+          'pkce',
+          error.code,
+        );
+      throw error;
     }
     const completed = await this.#store.complete(state, {
       kind: 'code',
@@ -274,24 +289,33 @@ export class FlowService {
     const verifier = this.#verifierFor(flow, given(body.code_verifier));
     // Single use: of concurrent exchanges that all passed the checks, one takes the code.
     if (!(await this.#store.redeemCode(code))) throw invalidGrant(NOT_OURS);
-    // The exchange takes the callback as the broker validated and stored it, not the app's copy.
-    const exchanged = await provider.exchangeCode({
-      code: flow.outcome.code,
-      ...(iss !== undefined && { iss }),
-      state: flow.state,
-      redirectUri: request.redirect_uri,
-      verifier,
-      nonce: flow.nonce,
-    });
-    const tokens = await this.#withUserInfo(provider, exchanged, request.scope);
-    const subject = subjectOf(tokens);
-    if (subject && tokens.refresh_token !== undefined) {
-      await this.#store.bindSubject(tokens.refresh_token, subject, SUBJECT_TTL_MS);
+    // The code is spent: whatever happens next ends the sign-in.
+    let answer: PKCE;
+    try {
+      // The exchange takes the callback as the broker validated and stored it, not the app's copy.
+      const exchanged = await provider.exchangeCode({
+        code: flow.outcome.code,
+        ...(iss !== undefined && { iss }),
+        state: flow.state,
+        redirectUri: request.redirect_uri,
+        verifier,
+        nonce: flow.nonce,
+      });
+      const tokens = await this.#withUserInfo(provider, exchanged, request.scope);
+      const subject = subjectOf(tokens);
+      if (subject && tokens.refresh_token !== undefined) {
+        await this.#store.bindSubject(tokens.refresh_token, subject, SUBJECT_TTL_MS);
+      }
+      answer = tokenAnswer(provider, policy, 'authorization_code', tokens, {
+        redirectUri: request.redirect_uri,
+        audience: request.audience,
+      });
+    } catch (error) {
+      this.#metrics.flowEnded(provider.id, 'pkce', isBrokerError(error) ? error.code : 'internal');
+      throw error;
     }
-    return tokenAnswer(provider, policy, 'authorization_code', tokens, {
-      redirectUri: request.redirect_uri,
-      audience: request.audience,
-    });
+    this.#metrics.flowEnded(provider.id, 'pkce', 'completed');
+    return answer;
   }
 
   /** POST /pkce/clear */
@@ -485,8 +509,14 @@ export class FlowService {
           ? error
           : new BrokerError('internal', 'Waiting for the sign-in failed.', { cause: error });
       }
-      if (flow.origin === 'solo' || (owner && error.why === 'cancelled')) {
+      const forgotten = flow.origin === 'solo' || (owner && error.why === 'cancelled');
+      if (forgotten) {
         await this.#store.delete(flow.state).catch(() => undefined);
+        this.#metrics.flowEnded(
+          flow.request?.provider ?? this.#providers.defaultId,
+          'pkce',
+          WAIT_END_CODES[error.why],
+        );
       }
       switch (error.why) {
         case 'stopping':
@@ -519,6 +549,13 @@ export class FlowService {
     }
   }
 }
+
+/** The code each way a wait ends is answered with (below), for a flow it ends. */
+const WAIT_END_CODES = {
+  stopping: 'shutting_down',
+  cancelled: 'flow_cleared',
+  timeout: 'wait_timeout',
+} as const satisfies Record<WaitEnded['why'], BrokerErrorCode>;
 
 function shuttingDown(cause?: unknown): BrokerError {
   return new BrokerError(

@@ -17,7 +17,9 @@ import { SHARED_SCHEMAS } from '../protocol/models.js';
 import type { FlowStore } from '../store/types.js';
 import { serverLimitOptions, type ServerLimits } from './limits.js';
 import { recordOpenApi } from './openapi.js';
-import { errorHandler } from './problem.js';
+import { problemHandler } from './problem.js';
+import type { BrokerMetrics } from '../metrics/metrics.js';
+import { metricsRoutes } from './routes/metrics.js';
 import {
   lazyCompilersFactory,
   lazyValidatorCompiler,
@@ -54,6 +56,8 @@ export interface AppOptions {
   maxWaiters: number;
   appName?: string;
   version?: string;
+  /** --metrics: GET /metrics, and every error answer counted. Absent or off: no /metrics (404). */
+  metrics?: BrokerMetrics;
 }
 
 /**
@@ -150,6 +154,8 @@ function requestLogger(
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const metrics = options.metrics?.enabled === true ? options.metrics : undefined;
+  const handleError = problemHandler(metrics && ((route, code) => metrics.refused(route, code)));
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new RequestLogController(),
@@ -164,7 +170,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // A target the router cannot parse (a malformed absolute-form target, a bad escape) is
     // answered before any hook: as our problem, not Fastify's body that echoes the target.
     frameworkErrors: (error, request, reply) =>
-      errorHandler(
+      handleError(
         error.code === 'FST_ERR_BAD_URL'
           ? new BrokerError('invalid_request', 'The request target is not a valid URL.', {
               oauthError: 'invalid_request',
@@ -175,7 +181,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ),
   });
 
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler(handleError);
   app.setSerializerCompiler(plainSerializer);
   app.setValidatorCompiler(lazyValidatorCompiler);
   registerValidationGate(app);
@@ -224,5 +230,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.device)
     await app.register(deviceRoutes, { service: options.device, maxWaiters: options.maxWaiters });
   await app.register(docsRoutes);
+  if (metrics) await app.register(metricsRoutes, { metrics });
   return app;
 }

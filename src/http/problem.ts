@@ -3,7 +3,7 @@
  * callers, an HTML page for a browser at the callback.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { BrokerError, isBrokerError } from '../errors.js';
+import { BrokerError, isBrokerError, type BrokerErrorCode } from '../errors.js';
 import { CALLBACK_PAGE_HEADERS, prefersHtml, renderCallbackPage } from './callback-page.js';
 
 export interface Problem {
@@ -80,6 +80,28 @@ export function fromFastifyError(error: FastifyError): BrokerError {
     });
   }
   return new BrokerError('internal', 'Internal error.', { cause: error });
+}
+
+/** Told of every error answer (the metrics): the route template, never the URL, and the code. */
+export type ErrorCounter = (route: string, code: BrokerErrorCode) => void;
+
+/** A request no route matched (404, a target the router refused): one label for all of them. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+type ErrorHandler = (
+  error: FastifyError | BrokerError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => void;
+
+/** The error handler, telling `count` of each error answer. */
+export function problemHandler(count?: ErrorCounter): ErrorHandler {
+  if (count === undefined) return errorHandler;
+  return (error, request, reply) => {
+    const code = isBrokerError(error) ? error.code : fromFastifyError(error).code;
+    count(request.routeOptions.url ?? UNMATCHED_ROUTE, code);
+    errorHandler(error, request, reply);
+  };
 }
 
 export function errorHandler(

@@ -6,18 +6,9 @@
  * prom-client is loaded only when metrics are on: start-up pays nothing otherwise.
  */
 import type { BrokerErrorCode } from '../errors.js';
+import type { CallObserver, ProviderEndpoint } from '../provider/upstream-errors.js';
 
-/** The provider's endpoints the broker calls. */
-export type ProviderEndpoint =
-  | 'discovery'
-  | 'jwks'
-  | 'par'
-  | 'token'
-  | 'refresh'
-  | 'device_authorization'
-  | 'device_token'
-  | 'revocation'
-  | 'userinfo';
+export type { ProviderEndpoint };
 
 /** `ok`, or the BrokerError code the call ended in. */
 export type CallOutcome = 'ok' | BrokerErrorCode;
@@ -34,6 +25,8 @@ export interface BrokerMetrics {
     outcome: CallOutcome,
     seconds: number,
   ): void;
+  /** The observer a provider's configuration takes: its calls, under its id. */
+  observerFor(provider: string): CallObserver | undefined;
   /** Every error answer, by route template and code: gate refusals, store faults, bad input. */
   refused(route: string, code: BrokerErrorCode): void;
   /** The Prometheus text exposition. */
@@ -53,6 +46,7 @@ export const NO_METRICS: BrokerMetrics = {
   flowStarted() {},
   flowEnded() {},
   providerCall() {},
+  observerFor: () => undefined,
   refused() {},
   render: () => Promise.resolve({ contentType: 'text/plain', body: '' }),
 };
@@ -105,6 +99,8 @@ export async function createMetrics(sources: MetricSources): Promise<BrokerMetri
     flowStarted: (provider, kind) => started.inc({ provider, kind }),
     flowEnded: (provider, kind, outcome) => ended.inc({ provider, kind, outcome }),
     providerCall: (provider, endpoint, outcome, seconds) =>
+      calls.observe({ provider, endpoint, outcome }, seconds),
+    observerFor: (provider) => (endpoint, outcome, seconds) =>
       calls.observe({ provider, endpoint, outcome }, seconds),
     refused: (route, code) => refusals.inc({ route, code }),
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),

@@ -87,6 +87,7 @@ export async function fetchMetadata(
 ): Promise<oauth.AuthorizationServer> {
   const where = discoveryUrlOf(issuer);
   const call: UpstreamCall = {
+    endpoint: 'discovery',
     name: 'discovery request',
     timeoutMs,
     startup: { issuer, document: where },

@@ -7,6 +7,7 @@
  * Every failure leaves here as a BrokerError made by upstream-errors.ts;
  * messages name what went wrong and never contain codes, verifiers or tokens.
  */
+import { performance } from 'node:perf_hooks';
 import * as oauth from 'oauth4webapi';
 import type { FetchImplementation, JWTVerifyGetKey, RemoteJWKSetOptions } from 'jose';
 import { BrokerError } from '../errors.js';
@@ -40,7 +41,7 @@ import type {
 } from './types.js';
 import type { ParChoice, ResponseModeChoice } from './choices.js';
 import { responseModesOf, type ResponseModes } from './response-mode.js';
-import { roundTrip } from './round-trip.js';
+import { outcomeOf, roundTrip } from './round-trip.js';
 import {
   buildLogoutUrl,
   fetchUserInfo,
@@ -53,6 +54,8 @@ import {
   idTokenError,
   invalidAnswer,
   unexpectedStatus,
+  type CallObserver,
+  type ProviderEndpoint,
   type UpstreamCall,
 } from './upstream-errors.js';
 
@@ -78,6 +81,8 @@ export interface ProviderConfig {
   responseMode?: ResponseModeChoice;
   /** --par. Default `auto`: push where the provider advertises pushed_authorization_request_endpoint. */
   par?: ParChoice;
+  /** Told of every request to this provider, discovery included (--metrics). */
+  observe?: CallObserver;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -96,7 +101,9 @@ export async function discoverProvider(config: ProviderConfig): Promise<Identity
     throw new BrokerError('startup_failed', 'The client id must not be empty');
 
   const { transport, requestOptions, timeoutMs } = transportOf(config);
-  const as = await discover(config.issuer, new URL(config.issuer), requestOptions, timeoutMs);
+  const as = await observed(config.observe, 'discovery', () =>
+    discover(config.issuer, new URL(config.issuer), requestOptions, timeoutMs),
+  );
   return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
 }
 
@@ -112,6 +119,25 @@ export function providerOnMetadata(
 ): IdentityProvider {
   const { transport, requestOptions, timeoutMs } = transportOf(config);
   return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
+}
+
+/** Calls that do not go through roundTrip (discovery, the JWKS inside jose), timed the same way. */
+async function observed<T>(
+  observe: CallObserver | undefined,
+  endpoint: ProviderEndpoint,
+  run: () => Promise<T>,
+  call?: UpstreamCall,
+): Promise<T> {
+  if (observe === undefined) return run();
+  const began = performance.now();
+  try {
+    const answer = await run();
+    observe(endpoint, 'ok', (performance.now() - began) / 1000);
+    return answer;
+  } catch (err) {
+    observe(endpoint, outcomeOf(err, call), (performance.now() - began) / 1000);
+    throw err;
+  }
 }
 
 function transportOf(config: ProviderConfig): {
@@ -206,16 +232,39 @@ class OidcProvider implements IdentityProvider {
     // discover() accepted the template only for such a configured issuer.
     this.#issuerTemplate = tenantIssuerTemplate(config.issuer);
 
-    this.#tokenRequest = { name: 'token request', timeoutMs };
-    this.#refreshRequest = { name: 'refresh request', timeoutMs };
-    this.#jwksRequest = { name: 'request for its signing keys (JWKS)', timeoutMs };
+    const { observe } = config;
+    this.#tokenRequest = { endpoint: 'token', name: 'token request', timeoutMs, observe };
+    this.#refreshRequest = { endpoint: 'refresh', name: 'refresh request', timeoutMs, observe };
+    this.#jwksRequest = {
+      endpoint: 'jwks',
+      name: 'request for its signing keys (JWKS)',
+      timeoutMs,
+      observe,
+    };
     // What the provider refuses in a push is the authorization request the app asked for.
-    this.#parRequest = { name: 'pushed authorization request', timeoutMs, judgesRequest: true };
+    this.#parRequest = {
+      endpoint: 'par',
+      name: 'pushed authorization request',
+      timeoutMs,
+      judgesRequest: true,
+      observe,
+    };
     this.#pushes = pushesAuthorizationRequests(as, config.par ?? 'auto');
     this.hasDeviceFlow = offersDeviceFlow(as);
     // The provider judges the scope and audience the app asked for, as with PAR.
-    this.#deviceRequest = { name: 'device authorization request', timeoutMs, judgesRequest: true };
-    this.#deviceTokenRequest = { name: 'device token request', timeoutMs };
+    this.#deviceRequest = {
+      endpoint: 'device_authorization',
+      name: 'device authorization request',
+      timeoutMs,
+      judgesRequest: true,
+      observe,
+    };
+    this.#deviceTokenRequest = {
+      endpoint: 'device_token',
+      name: 'device token request',
+      timeoutMs,
+      observe,
+    };
     ({
       hasRevocation: this.hasRevocation,
       hasUserInfo: this.hasUserInfo,
@@ -227,6 +276,7 @@ class OidcProvider implements IdentityProvider {
       clientAuth: this.#clientAuth,
       options,
       timeoutMs,
+      observe,
     };
   }
 
@@ -531,21 +581,29 @@ class OidcProvider implements IdentityProvider {
  * would only say it is not 200), and reaches the caller through jose intact.
  */
 function jwksTransport(transport: typeof fetch, call: UpstreamCall): FetchImplementation {
-  return async (url, init) => {
-    let response: Response | undefined;
-    try {
-      response = await transport(url, init);
-    } catch (err) {
-      if (init.signal.aborted) throw err;
-    }
-    if (response !== undefined && response.status >= 500) {
-      await response.body?.cancel().catch(() => undefined);
-      response = undefined;
-    }
-    response ??= await transport(url, init);
-    if (response.status !== 200) throw await unexpectedStatus(response, call);
-    return response;
-  };
+  return (url, init) =>
+    observed(call.observe, call.endpoint, () => fetchJwks(transport, call, url, init), call);
+}
+
+async function fetchJwks(
+  transport: typeof fetch,
+  call: UpstreamCall,
+  url: string,
+  init: Parameters<FetchImplementation>[1],
+): Promise<Response> {
+  let response: Response | undefined;
+  try {
+    response = await transport(url, init);
+  } catch (err) {
+    if (init.signal.aborted) throw err;
+  }
+  if (response !== undefined && response.status >= 500) {
+    await response.body?.cancel().catch(() => undefined);
+    response = undefined;
+  }
+  response ??= await transport(url, init);
+  if (response.status !== 200) throw await unexpectedStatus(response, call);
+  return response;
 }
 
 /**

@@ -5,10 +5,13 @@
  * answer, once; what it does not judge is judged here first, and every
  * failure becomes a BrokerError in upstream-errors.ts.
  */
+import { performance } from 'node:perf_hooks';
+import { isBrokerError } from '../errors.js';
 import {
   expectJson,
   upstreamError,
   unexpectedStatus,
+  type CallObserver,
   type UpstreamCall,
 } from './upstream-errors.js';
 
@@ -27,7 +30,30 @@ export interface RoundTrip<T> {
  * (where one may name an OAuth error), and it parses JSON whatever the
  * content type, looking at the type only once parsing failed.
  */
-export async function roundTrip<T>({ call, send, process, json = true }: RoundTrip<T>): Promise<T> {
+export async function roundTrip<T>(trip: RoundTrip<T>): Promise<T> {
+  const { observe, endpoint } = trip.call;
+  if (observe === undefined) return exchange(trip);
+  const began = performance.now();
+  try {
+    const answer = await exchange(trip);
+    observe(endpoint, 'ok', (performance.now() - began) / 1000);
+    return answer;
+  } catch (err) {
+    observe(endpoint, outcomeOf(err, trip.call), (performance.now() - began) / 1000);
+    throw err;
+  }
+}
+
+/**
+ * A failed call's outcome as a metric label: its BrokerError code, from the
+ * closed set (what a library threw, as upstreamError would translate it).
+ */
+export function outcomeOf(err: unknown, call?: UpstreamCall): Parameters<CallObserver>[1] {
+  if (isBrokerError(err)) return err.code;
+  return call === undefined ? 'internal' : upstreamError(err, call).code;
+}
+
+async function exchange<T>({ call, send, process, json = true }: RoundTrip<T>): Promise<T> {
   let response: Response;
   try {
     response = await send();

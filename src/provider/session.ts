@@ -9,7 +9,7 @@ import { BrokerError } from '../errors.js';
 import type { RequestOptions } from './discovery.js';
 import { roundTrip } from './round-trip.js';
 import type { LogoutRequest, ProviderKind, TokenTypeHint, UserInfoOutcome } from './types.js';
-import type { UpstreamCall } from './upstream-errors.js';
+import type { CallObserver, UpstreamCall } from './upstream-errors.js';
 
 /** The client as oidc.ts built it; everything a session call needs. */
 export interface SessionClient {
@@ -18,6 +18,7 @@ export interface SessionClient {
   readonly clientAuth: oauth.ClientAuth;
   readonly options: RequestOptions;
   readonly timeoutMs: number;
+  readonly observe?: CallObserver | undefined;
 }
 
 /** What discovery says the provider offers after the sign-in. */
@@ -65,6 +66,8 @@ export async function revokeToken(
     });
   }
   const call: UpstreamCall = {
+    endpoint: 'revocation',
+    observe: session.observe,
     name: 'revocation request',
     timeoutMs: session.timeoutMs,
     // The token and its hint are the app's: what the provider refuses about them is the app's to fix.
@@ -100,7 +103,12 @@ export async function fetchUserInfo(
       `The identity provider at ${session.as.issuer} has no userinfo_endpoint`,
     );
   }
-  const call: UpstreamCall = { name: 'user info request', timeoutMs: session.timeoutMs };
+  const call: UpstreamCall = {
+    endpoint: 'userinfo',
+    observe: session.observe,
+    name: 'user info request',
+    timeoutMs: session.timeoutMs,
+  };
   return roundTrip({
     call,
     send: () => oauth.userInfoRequest(session.as, session.client, accessToken, session.options),

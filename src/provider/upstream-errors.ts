@@ -16,8 +16,33 @@ import { oauthErrorCode, sanitize } from './http-util.js';
 import type { CallbackCheck } from './types.js';
 import { isRecord, networkReason } from '../fault.js';
 
+/** The provider's endpoints the broker calls: a closed set, so it can label a metric. */
+export type ProviderEndpoint =
+  | 'discovery'
+  | 'jwks'
+  | 'par'
+  | 'token'
+  | 'refresh'
+  | 'device_authorization'
+  | 'device_token'
+  | 'revocation'
+  | 'userinfo';
+
+/**
+ * Told of every finished call to one provider (the metrics' latency
+ * histogram): `ok`, or the BrokerError code it ended in.
+ */
+export type CallObserver = (
+  endpoint: ProviderEndpoint,
+  outcome: 'ok' | BrokerErrorCode,
+  seconds: number,
+) => void;
+
 /** One kind of request to the provider, as its errors name it. */
 export interface UpstreamCall {
+  readonly endpoint: ProviderEndpoint;
+  /** The provider's observer, from its configuration; absent, nobody is told. */
+  readonly observe?: CallObserver | undefined;
   /** A noun phrase: "did not answer the token request". */
   readonly name: string;
   readonly timeoutMs: number;
