@@ -7,19 +7,11 @@
  */
 import { BrokerError } from '../errors.js';
 import type { PKCE } from '../protocol/models.js';
+import type { DeviceStart } from '../protocol/models.js';
 import { problemError, readProblem, withTimeout, type BrokerClient } from './sign-in.js';
 
 /** The `device` member of POST /device/code's answer. */
-export interface DeviceAuthorization {
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete?: string;
-  /** Seconds from the answer until the user code expires. */
-  expires_in: number;
-  interval: number;
-  /** The broker's id of this device flow; the provider's device_code stays in the broker. */
-  handle: string;
-}
+export type DeviceAuthorization = DeviceStart;
 
 /** POST /device/code's body: what is left out comes from the broker's configuration. */
 export interface DeviceRequest {

@@ -11,7 +11,7 @@
  * the broker stops. The provider's device_code stays in the store.
  */
 import { BrokerError, isBrokerError, type BrokerErrorCode, type HttpErrorCode } from '../errors.js';
-import type { DeviceStartRequest, PKCE } from '../protocol/models.js';
+import type { DeviceStart, DeviceStartRequest, PKCE } from '../protocol/models.js';
 import { randomToken } from '../protocol/pkce.js';
 import type { DevicePoll, IdentityProvider } from '../provider/types.js';
 import type { DeviceLookup, DeviceOutcome, DeviceStore } from '../store/device-types.js';
@@ -74,15 +74,7 @@ export interface DeviceServiceOptions {
   metrics?: FlowCounter;
 }
 
-/** The `device` of POST /device/code's answer. */
-export interface DeviceStart {
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete?: string;
-  expires_in: number;
-  interval: number;
-  handle: string;
-}
+export type { DeviceStart };
 
 interface LocalPoller {
   timer: unknown;

@@ -411,6 +411,8 @@ export type PKCE = Model<typeof pkceJson>;
 export type Problem = Model<typeof problemJson>;
 export type DeviceStartRequest = Model<typeof deviceStartRequestJson>;
 export type DeviceTokenRequest = Model<typeof deviceTokenRequestJson>;
+/** The `device` of POST /device/code's answer. */
+export type DeviceStart = Model<typeof deviceAuthorizationJson>;
 export type RevokedPKCE = Model<typeof revokedPkceJson>;
 export type LogoutPKCE = Model<typeof logoutPkceJson>;
 export type LoggedOutPKCE = Model<typeof loggedOutPkceJson>;

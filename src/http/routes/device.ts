@@ -3,6 +3,7 @@
  * (RFC 8628) beside the PKCE API, with its conventions (JSON, `schema`,
  * problem+json, the same gates). Thin: parse, call DeviceService, answer.
  */
+import { emptyBodyIsEmpty, WaitingRequests } from '../waiting.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors.js';
 import type { DeviceService } from '../../flow/device.js';
@@ -32,16 +33,14 @@ export async function deviceRoutes(
   options: DeviceRoutesOptions,
 ): Promise<void> {
   const { service } = options;
-  let waiting = 0;
+  const waiting = new WaitingRequests(options.maxWaiters, 'Too many device sign-ins are waiting.');
 
   app.post<{ Body: DeviceStartRequest | undefined }>(
     '/device/code',
     {
       config: { contentTypes: JSON_ONLY },
       // No body is "from configuration".
-      preValidation: async (request: FastifyRequest<{ Body: DeviceStartRequest | undefined }>) => {
-        request.body ??= {};
-      },
+      preValidation: emptyBodyIsEmpty,
       schema: {
         operationId: 'deviceCode',
         tags: ['Device'],
@@ -74,25 +73,12 @@ export async function deviceRoutes(
         throw new BrokerError('invalid_request', 'A body { "handle" } is required.', {
           oauthError: 'invalid_request',
         });
-      if (waiting >= options.maxWaiters) {
-        throw new BrokerError('too_many_waiters', 'Too many device sign-ins are waiting.', {
-          retryAfter: 5,
-        });
-      }
-      const disconnected = new AbortController();
-      const onClose = (): void => {
-        if (!reply.raw.writableEnded) disconnected.abort(new Error('client disconnected'));
-      };
-      reply.raw.on('close', onClose);
-      waiting += 1;
-      try {
-        const answer = await service.waitForToken(request.body.handle, disconnected.signal);
-        void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-        return answer;
-      } finally {
-        waiting -= 1;
-        reply.raw.off('close', onClose);
-      }
+      const { handle } = request.body;
+      const answer = await waiting.run(reply, (disconnected) =>
+        service.waitForToken(handle, disconnected),
+      );
+      void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      return answer;
     },
   );
 }

@@ -1,4 +1,5 @@
 /** The five endpoints of the PKCE API. Thin: parse, call FlowService, answer. */
+import { emptyBodyIsEmpty, WaitingRequests } from '../waiting.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors.js';
 import type { CallbackDelivery, FlowService } from '../../flow/service.js';
@@ -56,7 +57,10 @@ function toSearchParams(input: unknown): URLSearchParams {
 
 export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOptions): Promise<void> {
   const { service } = options;
-  let waiting = 0;
+  const waiting = new WaitingRequests(
+    options.maxWaiters,
+    'Too many sign-ins are waiting for the browser.',
+  );
 
   app.get(
     '/pkce/challenge',
@@ -76,9 +80,7 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
     {
       config: { contentTypes: JSON_ONLY },
       // No body at all is "no seed" (the official client's generateCode() sends none).
-      preValidation: async (request: FastifyRequest<{ Body: SeededPKCE | undefined }>) => {
-        request.body ??= {};
-      },
+      preValidation: emptyBodyIsEmpty,
       schema: {
         operationId: 'generateCode',
         tags: ['PKCE'],
@@ -88,25 +90,9 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
       },
     },
     async (request: FastifyRequest<{ Body: SeededPKCE | undefined }>, reply: FastifyReply) => {
-      if (waiting >= options.maxWaiters) {
-        throw new BrokerError(
-          'too_many_waiters',
-          'Too many sign-ins are waiting for the browser.',
-          { retryAfter: 5 },
-        );
-      }
-      const disconnected = new AbortController();
-      const onClose = (): void => {
-        if (!reply.raw.writableEnded) disconnected.abort(new Error('client disconnected'));
-      };
-      reply.raw.on('close', onClose);
-      waiting += 1;
-      try {
-        return await service.authorize(request.body ?? {}, disconnected.signal);
-      } finally {
-        waiting -= 1;
-        reply.raw.off('close', onClose);
-      }
+      return waiting.run(reply, (disconnected) =>
+        service.authorize(request.body ?? {}, disconnected),
+      );
     },
   );
 
