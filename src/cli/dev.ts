@@ -53,7 +53,12 @@ export async function startDevEnvironment(
   const { startDevProvider } = await import('../devprovider/provider.js');
   const started = await Promise.allSettled(
     DEV_PROVIDERS.map(({ clientId }) =>
-      startDevProvider({ clientId, onNotice: (message) => logger.debug(message) }),
+      startDevProvider({
+        clientId,
+        // A device sign-in against the local provider need not wait RFC 8628's default 5 s a poll.
+        deviceInterval: 1,
+        onNotice: (message) => logger.debug(message),
+      }),
     ),
   );
   const running = started.flatMap((result) =>
