@@ -21,7 +21,8 @@ import { createLogger } from '../src/logging.js';
 import type { PKCE } from '../src/protocol/models.js';
 import { ProviderRegistry, type Scheduler } from '../src/provider/registry.js';
 import type { IdentityProvider } from '../src/provider/types.js';
-import { freePort } from './support/redis.js';
+import { createClient } from 'redis';
+import { freePort, redisSkip, startRedis } from './support/redis.js';
 import { postJson, startProvidersStack, type ProvidersStack } from './support/stack.js';
 
 async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
@@ -296,6 +297,43 @@ describe('a provider down at start', () => {
       (error: unknown) => error instanceof BrokerError && error.code === 'startup_failed',
     );
   });
+
+  it(
+    'closes the Redis store it built while discovery ran when discovery fails',
+    { skip: redisSkip },
+    async () => {
+      const redis = await startRedis();
+      const inspector = createClient({ url: redis.url });
+      try {
+        await inspector.connect();
+        const config = loadConfig({
+          argv: [
+            '--port',
+            '0',
+            '--issuer',
+            `http://127.0.0.1:${await freePort()}`,
+            '--client-id',
+            'c',
+            '--store',
+            redis.url,
+            '--store-key',
+            'ab'.repeat(32),
+          ],
+          env: {},
+        }).config;
+        await assert.rejects(
+          startBroker({ config, logger: createLogger({ level: 'silent' }) }),
+          (error: unknown) => error instanceof BrokerError && error.code === 'startup_failed',
+        );
+        // The store's connection was opened alongside discovery; only the inspector's is left.
+        const clients = (await inspector.sendCommand(['CLIENT', 'LIST'])) as string;
+        assert.equal(clients.trim().split('\n').length, 1, clients);
+      } finally {
+        await inspector.quit().catch(() => undefined);
+        await redis.stop();
+      }
+    },
+  );
 
   it('stops start-up for a configuration mistake of one of several (issuer mismatch), naming it', async () => {
     const provider = await startDevProvider({ clientId: 'c' });

@@ -6,19 +6,17 @@
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createBrowserOpener } from '../browser/open.js';
-import { startBroker, type RunningBroker } from '../broker.js';
+import type { RunningBroker } from '../broker.js';
 import { requireProvider, type LoadedConfig } from '../config/load.js';
 import type { OptionSpec } from '../config/options.js';
 import { BrokerError } from '../errors.js';
 import { CREDENTIAL_STORE_OPTION, NO_SAVE_OPTION } from '../credentials/options.js';
 import { saveLogin } from '../credentials/save-login.js';
 import { DEFAULT_PROVIDER_ID } from '../config/providers.js';
-import { createLogger } from '../logging.js';
 import type { CommandModule } from './commands.js';
 import type { PKCE } from '../protocol/models.js';
 import { choosePath, type PathChoice, type PathInputs } from './choose-path.js';
 import { UNSUPPORTED, startDeviceSignIn, waitForDeviceToken } from './device-client.js';
-import { showDeviceScreen } from './device-screen.js';
 import { collectPaste, deliverToCallback, terminalQuestions } from './paste.js';
 import {
   AuthorizeUrlInbox,
@@ -27,7 +25,6 @@ import {
   type AuthorizeUrlSource,
   type SignInOptions,
 } from './sign-in.js';
-import { formatSummary } from './summary.js';
 
 export const DEFAULT_BROKER = 'http://localhost:1000';
 export const DEFAULT_GRACE_SEC = 20;
@@ -242,6 +239,12 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
           providerOption,
           specs.map((spec) => spec.id),
         );
+      // Loaded here, not at the top: the broker (Fastify, pino) is for this path only, not
+      // for --help or a sign-in through a running broker.
+      const [{ startBroker }, { createLogger }] = await Promise.all([
+        import('../broker.js'),
+        import('../logging.js'),
+      ]);
       // Logs go to stderr, quiet unless asked: stdout is for the summary or the JSON answer.
       const logger = createLogger({
         level: sources.logLevel === undefined ? 'warn' : config.logLevel,
@@ -346,6 +349,7 @@ async function afterSignIn(
   if (output !== undefined) await writePrivateFile(output, text);
   if (options.asJson) process.stdout.write(text);
   else {
+    const { formatSummary } = await import('./summary.js');
     process.stdout.write(formatSummary(answer, { elapsedMs: options.elapsedMs }));
     if (output !== undefined)
       process.stdout.write(`  ${'saved to'.padEnd(14)} ${output} (mode 0600, tokens in full)\n`);
@@ -453,6 +457,8 @@ async function remoteSignIn(
     );
     if (device !== undefined) {
       process.stderr.write(`${choice.reason}\n`);
+      // qrcode (and pngjs under it) only for the device screen, not for every login or --help.
+      const { showDeviceScreen } = await import('./device-screen.js');
       const screen = await showDeviceScreen(device, process.stderr);
       try {
         return await waitForDeviceToken(client, device.handle, signal);

@@ -1,10 +1,12 @@
 /** `pkce-broker serve`: the daemon. */
-import { startBroker, type RunningBroker } from '../broker.js';
+import type { RunningBroker } from '../broker.js';
 import type { CommandModule } from './commands.js';
 
 export const command: CommandModule = {
   help: 'Usage: pkce-broker serve --issuer URL --client-id ID [options]\n\nRun the broker daemon.\n\nOptions:\n',
   async run({ config }) {
+    // Loaded here, not at the top: `serve --help` needs no HTTP server.
+    const { startBroker } = await import('../broker.js');
     const broker = await startBroker({ config });
     process.stdout.write(
       `pkce-broker listening on ${broker.url} — callback ${broker.redirectUri}\n`,
