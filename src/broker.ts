@@ -10,6 +10,7 @@ import { FlowService } from './flow/service.js';
 import { SessionService } from './flow/session.js';
 import type { SeedPolicy } from './flow/seed.js';
 import { buildApp } from './http/app.js';
+import { CALLBACK_PATH } from './http/callback-path.js';
 import { NO_METRICS, createMetrics, type BrokerMetrics } from './metrics/metrics.js';
 import { createLogger, type Logger } from './logging.js';
 import { providerSpecs, type ProviderSpec } from './config/providers.js';
@@ -26,7 +27,7 @@ import type { DeviceStore } from './store/device-types.js';
 import type { FlowStore } from './store/types.js';
 import type { FastifyInstance } from 'fastify';
 
-export const CALLBACK_PATH = '/pkce/response/code';
+export { CALLBACK_PATH };
 
 export interface StartBrokerOptions {
   config: Readonly<BrokerConfig>;

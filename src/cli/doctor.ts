@@ -2,7 +2,7 @@
  * `pkce-broker doctor`: checks the provider the way `serve` will use it and
  * prints a checklist; exit 0 only when a sign-in can work.
  */
-import { CALLBACK_PATH } from '../broker.js';
+import { CALLBACK_PATH } from '../http/callback-path.js';
 import { requireProvider, type BrokerConfig } from '../config/load.js';
 import type { OptionSpec } from '../config/options.js';
 import type { ProviderSpec } from '../config/providers.js';

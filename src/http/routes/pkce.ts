@@ -1,4 +1,5 @@
 /** The five endpoints of the PKCE API. Thin: parse, call FlowService, answer. */
+import { CALLBACK_PATH } from '../callback-path.js';
 import { emptyBodyIsEmpty, WaitingRequests } from '../waiting.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors.js';
@@ -115,7 +116,7 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
   };
 
   app.post(
-    '/pkce/response/code',
+    CALLBACK_PATH,
     {
       config: {
         htmlAnswers: true,
@@ -135,7 +136,7 @@ export async function pkceRoutes(app: FastifyInstance, options: PkceRoutesOption
   );
 
   app.get(
-    '/pkce/response/code',
+    CALLBACK_PATH,
     {
       config: { htmlAnswers: true, callback: true },
       schema: {
