@@ -67,6 +67,12 @@ function testConfigHome(): string {
   return configHome;
 }
 
+let cacheHome: string | undefined;
+function testCacheHome(): string {
+  cacheHome ??= mkdtempSync(join(tmpdir(), 'pkce-broker-cache-'));
+  return cacheHome;
+}
+
 function cleanEnv(extra: Record<string, string> = {}, otherUser = false): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
@@ -80,6 +86,8 @@ function cleanEnv(extra: Record<string, string> = {}, otherUser = false): NodeJS
   // login saves the session: into a directory of this test run's, never the user's own
   // configuration or keychain (a test that means the keychain gives its own bus).
   env.XDG_CONFIG_HOME = testConfigHome();
+  // Nor the user's cache directory (compiled code, discovery documents).
+  env.XDG_CACHE_HOME = testCacheHome();
   delete env.DBUS_SESSION_BUS_ADDRESS;
   return { ...env, ...extra };
 }
