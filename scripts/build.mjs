@@ -24,7 +24,7 @@
  * Then tsc writes the declarations of the library (.d.ts files beside them).
  */
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -55,7 +55,11 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await build({
   absWorkingDir: ROOT,
-  entryPoints: { 'cli/main': 'src/cli/main.ts', index: 'src/index.ts' },
+  entryPoints: {
+    'cli/start': 'src/cli/start.ts',
+    'cli/main': 'src/cli/main.ts',
+    index: 'src/index.ts',
+  },
   outdir: 'dist',
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -74,6 +78,30 @@ await build({
   },
   logLevel: 'warning',
 });
+
+// The program again as one CommonJS file, for Node 20: the only form whose compiled code it can
+// cache between runs (src/cli/code-cache.ts). Same sources, same externals; import.meta.url (a
+// path next to the file: package.json, bin/) becomes the file's own URL.
+const ONE_FILE = join(ROOT, 'dist', 'cli', 'main.cjs');
+await build({
+  absWorkingDir: ROOT,
+  entryPoints: { 'cli/main': 'src/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20.19',
+  sourcemap: true,
+  sourcesContent: false,
+  external: EXTERNAL,
+  define: { 'import.meta.url': '__pkceBrokerImportMetaUrl' },
+  banner: {
+    js: "const __pkceBrokerImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+  },
+  logLevel: 'warning',
+});
+routeDynamicImports(ONE_FILE);
 
 writeDeclarations();
 
@@ -113,6 +141,35 @@ function writeDeclarations() {
     );
     process.exit(1);
   }
+}
+
+/**
+ * A script compiled with cached data (vm.Script) has no import() on Node 20
+ * but through an API it calls experimental and warns about; esbuild's
+ * alternative, require() with its interop, gets the default export of an
+ * ES-module-only package (open, oidc-provider) wrong. So each import() of a
+ * package left out of the file calls the function code-cache.ts hands the
+ * script under this name instead: Node's own import(), from an ES module.
+ * Only esbuild's own output is rewritten (`import("name")` of a left-out
+ * name); anything else looking like an import() fails the build.
+ */
+function routeDynamicImports(file) {
+  // code-cache.ts's IMPORT_FUNCTION: test/package.test.ts runs the result on Node 20.
+  const IMPORT_FUNCTION = '__pkceBrokerDynamicImport';
+  const source = readFileSync(file, 'utf8');
+  if (source.includes(IMPORT_FUNCTION)) throw new Error(`${file} already uses ${IMPORT_FUNCTION}`);
+  const leftOut = (name) => EXTERNAL.some((pkg) => name === pkg || name.startsWith(`${pkg}/`));
+  let routed = 0;
+  const out = source.replace(/\bimport\("([^"]+)"\)/g, (call, name) => {
+    if (!leftOut(name) && !name.startsWith('node:'))
+      throw new Error(`${file}: import("${name}") of a module that is not left out of the bundle`);
+    routed++;
+    return `${IMPORT_FUNCTION}(${JSON.stringify(name)})`;
+  });
+  const stray = out.match(/\bimport\(\s*[`"]/);
+  if (stray) throw new Error(`${file}: an import() the build cannot route: ${stray[0]}`);
+  if (routed === 0) throw new Error(`${file}: no import() found; is the build still esbuild's?`);
+  writeFileSync(file, out);
 }
 
 /**

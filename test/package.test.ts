@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -34,9 +35,17 @@ interface Running {
   exited: Promise<Run>;
 }
 
+/** XDG_CACHE_HOME of the children: the installed program's compiled code goes there, not into the user's. */
+let cacheHome = '';
+
 /** A child with a clean environment: no PKCE_BROKER_*, no coverage of code outside this tree. */
 function start(command: string, args: readonly string[], cwd: string): Running {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_V8_COVERAGE: '' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_V8_COVERAGE: '',
+    ...(cacheHome && { XDG_CACHE_HOME: cacheHome }),
+  };
+  delete env.NODE_DISABLE_COMPILE_CACHE;
   for (const name of Object.keys(env)) if (name.startsWith('PKCE_BROKER_')) delete env[name];
   delete env.BROWSER;
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,6 +111,7 @@ describe('the packed package, installed into an empty directory', { timeout: 600
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'pkce-broker-package-'));
+    cacheHome = join(work, 'cache');
     // A clean clone: the tree without dist/, sharing this checkout's node_modules (the build's tools).
     const clone = join(work, 'clone');
     await cp(ROOT, clone, {
@@ -135,7 +145,9 @@ describe('the packed package, installed into an empty directory', { timeout: 600
   it('ships the program and the library, built by prepack, and no tests, benchmarks or sources', () => {
     for (const path of [
       'bin/pkce-broker.js',
+      'dist/cli/start.js',
       'dist/cli/main.js',
+      'dist/cli/main.cjs',
       'dist/index.js',
       'dist/index.d.ts',
       'package.json',
@@ -245,6 +257,34 @@ export { broker, code, token, seed, wrong, unknownCode };
     const demo = await run(join(app, 'node_modules', '.bin', 'pkce-broker'), ['demo'], app);
     assert.match(demo.stdout, /signing in as demo/);
     assert.match(demo.stdout, /Bearer/);
+    assert.equal(
+      demo.stderr,
+      '',
+      'nothing on stderr: no warning from Node about how it was loaded',
+    );
+  });
+
+  it("keeps the program's compiled code between runs in the user's cache directory", async () => {
+    const compiled = join(cacheHome, 'pkce-broker', 'v8');
+    const bin = join(app, 'node_modules', '.bin', 'pkce-broker');
+    await run(bin, ['--help'], app);
+    const again = await run(bin, ['--help'], app);
+    assert.match(again.stdout, /serve/);
+    if ('enableCompileCache' in module) {
+      // Node 22.1+: Node's own cache, of the ES modules of dist/.
+      assert.ok((await readdir(compiled, { recursive: true })).length > 0);
+    } else {
+      // Node 20: one cache per command, of the one-file build (src/cli/code-cache.ts).
+      const names = await readdir(join(compiled, 'script'));
+      assert.ok(
+        names.some((name) => name.endsWith('@--help.bin')),
+        names.join(', '),
+      );
+      assert.ok(
+        names.some((name) => name.endsWith('@demo.bin')),
+        names.join(', '),
+      );
+    }
   });
 
   describe('embedded: examples/embed.mjs against the bundled provider', () => {
