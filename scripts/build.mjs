@@ -96,6 +96,10 @@ await build({
   sourcesContent: false,
   external: EXTERNAL,
   define: { 'import.meta.url': '__pkceBrokerImportMetaUrl' },
+  // Without comments the file is ASCII (esbuild escapes the rest): Node reads it into a
+  // one-byte string, ~4 ms sooner than the two-byte one a single "—" in a comment makes.
+  // Names are kept, for stack traces.
+  minifyWhitespace: true,
   banner: {
     js: "const __pkceBrokerImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
   },
@@ -169,6 +173,8 @@ function routeDynamicImports(file) {
   const stray = out.match(/\bimport\(\s*[`"]/);
   if (stray) throw new Error(`${file}: an import() the build cannot route: ${stray[0]}`);
   if (routed === 0) throw new Error(`${file}: no import() found; is the build still esbuild's?`);
+  if (/[^\x00-\x7f]/.test(out))
+    throw new Error(`${file} is not ASCII (see minifyWhitespace above)`);
   writeFileSync(file, out);
 }
 
