@@ -352,14 +352,17 @@ export class ProviderRegistry {
             );
             return;
           }
+          const detail = messageOf(error);
           slot.provider = undefined;
-          slot.detail = messageOf(error);
+          slot.detail = detail;
           slot.discovery = 'network';
-          options.logger.warn(
-            `Identity provider "${target.id}" is down, its sign-ins answer 503 until it is fixed: ${slot.detail}`,
-          );
-          void target.kept?.forget();
           this.#rediscover(slot, target, options, FIRST_RETRY_MS);
+          // The warning once the file is gone: a next start cannot pick the document up again.
+          void (target.kept?.forget() ?? Promise.resolve()).then(() =>
+            options.logger.warn(
+              `Identity provider "${target.id}" is down, its sign-ins answer 503 until it is fixed: ${detail}`,
+            ),
+          );
         },
       ),
     );
