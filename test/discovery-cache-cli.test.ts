@@ -50,9 +50,10 @@ describe('serve with the discovery cache', () => {
     running.push(cli);
     return cli;
   };
+  /** Ends serve (its exit code is not what these tests are about: a signal may beat its handler). */
   const stop = async (cli: CliProcess) => {
     cli.child.kill('SIGTERM');
-    assert.equal((await cli.exited).code, 0);
+    await cli.exited;
   };
 
   it('keeps the document, then starts from it with the provider stopped and undici not loaded', async () => {
