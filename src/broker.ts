@@ -14,7 +14,13 @@ import { CALLBACK_PATH } from './http/callback-path.js';
 import { NO_METRICS, createMetrics, type BrokerMetrics } from './metrics/metrics.js';
 import { createLogger, type Logger } from './logging.js';
 import { providerSpecs, type ProviderSpec } from './config/providers.js';
-import { discoverProvider } from './provider/oidc.js';
+import { cacheDirectory } from './credentials/paths.js';
+import { DiscoveryCache, type DiscoveryCacheOptions } from './provider/discovery-cache.js';
+import {
+  discoverProvider,
+  providerFromKeptMetadata,
+  type ProviderConfig,
+} from './provider/oidc.js';
 import {
   ProviderRegistry,
   type ProviderSettings,
@@ -41,8 +47,16 @@ export interface StartBrokerOptions {
    * file's `providers`).
    */
   providers?: readonly IdentityProvider[];
-  /** Schedules the background discovery of a provider down at start (tests drive its backoff). */
+  /** Schedules the background discovery of a provider down at start and revalidation (tests drive them). */
   scheduler?: Scheduler;
+  /**
+   * Keep the providers' discovery documents in the user's cache directory and
+   * start from them (revalidated once listening): `true`, or where and how
+   * long (tests). Default: `config.discoveryCache`, else off, so that an
+   * embedding app writes nothing into the user's cache unless asked; the
+   * command line turns it on.
+   */
+  discoveryCache?: boolean | Partial<DiscoveryCacheOptions>;
   /** A store already built (tests share one between brokers); otherwise from config.store. */
   store?: FlowStore;
   /** A device flow store already built (tests share one between brokers); otherwise from config.store. */
@@ -189,6 +203,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     await closeStores().catch(() => undefined);
     throw listenError(error, config);
   }
+  registry.startBackground();
   const address = app.server.address();
   if (address && typeof address === 'object') port = address.port;
   const hostForUrl = config.host.includes(':')
@@ -283,18 +298,42 @@ async function providerRegistry(
       'Missing --issuer URL (or --auth0-domain DOMAIN), or a "providers" list in the config file.',
     );
   }
+  const cache = discoveryCacheOf(options, logger);
   return ProviderRegistry.discoverAll(
-    specs.map((spec) => providerTarget(spec, config, metrics)),
+    specs.map((spec) => providerTarget(spec, config, metrics, cache)),
     { logger, ...(options.scheduler !== undefined && { scheduler: options.scheduler }) },
   );
+}
+
+/** The discovery cache the options ask for (see StartBrokerOptions.discoveryCache), or none. */
+function discoveryCacheOf(options: StartBrokerOptions, logger: Logger): DiscoveryCache | undefined {
+  const choice = options.discoveryCache ?? options.config.discoveryCache ?? false;
+  if (choice === false) return undefined;
+  return new DiscoveryCache({
+    cacheDirectory: cacheDirectory(),
+    logger,
+    ...(choice === true ? {} : choice),
+  });
 }
 
 function providerTarget(
   spec: ProviderSpec,
   config: Readonly<BrokerConfig>,
   metrics: BrokerMetrics,
+  cache: DiscoveryCache | undefined,
 ): ProviderTarget {
   const observe = metrics.observerFor(spec.id);
+  const providerConfig: ProviderConfig = {
+    id: spec.id,
+    kind: spec.kind,
+    issuer: spec.issuer,
+    clientId: spec.clientId,
+    ...(spec.clientSecret !== undefined && { clientSecret: spec.clientSecret }),
+    timeoutMs: config.providerTimeoutSec * 1000,
+    responseMode: spec.responseMode ?? config.responseMode,
+    par: spec.par ?? config.par,
+    ...(observe !== undefined && { observe }),
+  };
   return {
     id: spec.id,
     kind: spec.kind,
@@ -305,18 +344,11 @@ function providerTarget(
       audience: spec.audience,
       authorizeParams: spec.authorizeParams,
     },
-    discover: () =>
-      discoverProvider({
-        id: spec.id,
-        kind: spec.kind,
-        issuer: spec.issuer,
-        clientId: spec.clientId,
-        ...(spec.clientSecret !== undefined && { clientSecret: spec.clientSecret }),
-        timeoutMs: config.providerTimeoutSec * 1000,
-        responseMode: spec.responseMode ?? config.responseMode,
-        par: spec.par ?? config.par,
-        ...(observe !== undefined && { observe }),
-      }),
+    discover: (signal) =>
+      discoverProvider({ ...providerConfig, ...(signal !== undefined && { signal }) }),
+    kept: cache?.entry(spec.issuer, (metadata) =>
+      providerFromKeptMetadata(providerConfig, metadata),
+    ),
   };
 }
 

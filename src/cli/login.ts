@@ -260,6 +260,8 @@ async function login({ config, extra, sources }: LoadedConfig): Promise<number> 
       own = await startBroker({
         config,
         logger,
+        // A login a day against the same issuer starts without a round trip (--no-discovery-cache: off).
+        discoveryCache: config.discoveryCache ?? true,
         openAuthorizeUrl: (url, flow) => {
           inbox.deliver(url, flow.state);
           return opening ? openBrowser(url) : undefined;

@@ -7,7 +7,8 @@ export const command: CommandModule = {
   async run({ config }) {
     // Loaded here, not at the top: `serve --help` needs no HTTP server.
     const { startBroker } = await import('../broker.js');
-    const broker = await startBroker({ config });
+    // The command line keeps discovery documents unless told not to (--no-discovery-cache).
+    const broker = await startBroker({ config, discoveryCache: config.discoveryCache ?? true });
     process.stdout.write(
       `pkce-broker listening on ${broker.url} — callback ${broker.redirectUri}\n`,
     );

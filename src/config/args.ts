@@ -37,6 +37,12 @@ export function parseArguments(argv: readonly string[], specs: readonly OptionSp
             },
           ]),
         ),
+        // Not parseArgs' allowNegative: that would give every boolean a --no- form, and login has a --no-browser of its own.
+        ...Object.fromEntries(
+          specs
+            .filter((spec) => spec.negatable === true)
+            .map((spec) => [`no-${spec.flag}`, { type: 'boolean' as const }]),
+        ),
       },
     });
   } catch (error) {
@@ -51,6 +57,13 @@ export function parseArguments(argv: readonly string[], specs: readonly OptionSp
   for (const spec of specs) {
     const value = values[spec.flag];
     if (value !== undefined) flags[camelCase(spec.flag)] = value;
+    if (spec.negatable !== true || values[`no-${spec.flag}`] === undefined) continue;
+    if (value !== undefined)
+      throw new BrokerError(
+        'config_invalid',
+        `Give either --${spec.flag} or --no-${spec.flag}, not both.`,
+      );
+    flags[camelCase(spec.flag)] = false;
   }
   return Object.freeze({
     flags: Object.freeze(flags),

@@ -57,6 +57,11 @@ export interface BrokerConfig {
   logLevel: string;
   /** GET /metrics is served (off by default). */
   metrics: boolean;
+  /**
+   * Discovery documents kept on disk (provider/discovery-cache.ts). Unset:
+   * the command line keeps them, startBroker() in an embedding app does not.
+   */
+  discoveryCache: boolean | undefined;
 }
 
 export const DEFAULTS = {
@@ -340,16 +345,18 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     }
   }
 
-  /** A flag or file value is a boolean already; the environment's is text. */
-  const bool = (key: keyof typeof DEFAULTS, flag: string): boolean => {
+  /** A flag or file value is a boolean already; the environment's is text. Unset: undefined. */
+  const optionalBool = (key: string, flag: string): boolean | undefined => {
     const entry = values[key];
-    if (entry === undefined) return DEFAULTS[key] as boolean;
+    if (entry === undefined) return undefined;
     if (typeof entry.value === 'boolean') return entry.value;
     const text = String(entry.value).trim().toLowerCase();
     if (['1', 'true', 'yes', 'on'].includes(text)) return true;
     if (['0', 'false', 'no', 'off'].includes(text)) return false;
     throw configError(`${flag} must be true or false, got "${text}"${from(key)}.`);
   };
+  const bool = (key: keyof typeof DEFAULTS, flag: string): boolean =>
+    optionalBool(key, flag) ?? (DEFAULTS[key] as boolean);
 
   const responseMode = choice('responseMode', '--response-mode', RESPONSE_MODE_CHOICES);
   const par = choice('par', '--par', PAR_CHOICES);
@@ -410,6 +417,7 @@ function buildConfig(values: Record<string, Sourced>): Omit<BrokerConfig, 'provi
     allowHosts: list('allowHost'),
     logLevel,
     metrics: bool('metrics', '--metrics'),
+    discoveryCache: optionalBool('discoveryCache', '--discovery-cache'),
   };
 }
 

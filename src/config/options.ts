@@ -17,6 +17,8 @@ export interface OptionSpec {
   meta?: string;
   /** Never echoed in errors or --help examples. */
   secret?: boolean;
+  /** A boolean that `--no-FLAG` turns off (its default is on somewhere). */
+  negatable?: boolean;
 }
 
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
@@ -206,6 +208,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     defaultText: 'off',
     description:
       'Serve GET /metrics (Prometheus text format), behind the same Host and app-id gates as the API.',
+  },
+  {
+    flag: 'discovery-cache',
+    kind: 'boolean',
+    negatable: true,
+    defaultText: 'on for serve and login',
+    description:
+      "Keep providers' discovery documents in the user's cache directory and start from them (revalidated once listening); --no-discovery-cache turns it off.",
   },
   {
     flag: 'log-level',

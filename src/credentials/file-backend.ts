@@ -6,10 +6,10 @@
  * whole (a new file renamed over the old one), so a reader sees the old or the
  * new sessions, never half of them. Writers are serialised by the cache's lock.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrokerError } from '../errors.js';
+import { writePrivateFileAtomically } from '../private-file.js';
 import type { CredentialBackend } from './backend.js';
 import {
   parseSession,
@@ -25,9 +25,11 @@ export class FileBackend implements CredentialBackend {
   readonly kind = 'file' as const;
   readonly where: string;
   readonly #directory: string;
+  readonly #file: string;
 
   constructor(directory: string, file: string) {
     this.#directory = directory;
+    this.#file = file;
     this.where = join(directory, file);
   }
 
@@ -85,33 +87,12 @@ export class FileBackend implements CredentialBackend {
   }
 
   async #write(sessions: readonly StoredSession[]): Promise<void> {
-    const created = await mkdir(this.#directory, { recursive: true, mode: 0o700 });
-    // mkdir's mode passes through the umask; the directory we made is ours alone whatever it is.
-    if (created !== undefined) await chmod(this.#directory, 0o700);
     const text = `${JSON.stringify(
       { version: FILE_VERSION, sessions: sessions.map((s) => JSON.parse(serialiseSession(s))) },
       null,
       2,
     )}\n`;
-    const temporary = join(this.#directory, `.credentials-${randomBytes(6).toString('hex')}.tmp`);
-    // 'wx': a new file, created 0600 before anything is written to it.
-    const handle = await open(temporary, 'wx', 0o600);
-    try {
-      await handle.chmod(0o600);
-      await handle.writeFile(text);
-      await handle.sync();
-    } catch (error) {
-      await handle.close();
-      await unlink(temporary).catch(() => undefined);
-      throw error;
-    }
-    await handle.close();
-    try {
-      await rename(temporary, this.where);
-    } catch (error) {
-      await unlink(temporary).catch(() => undefined);
-      throw error;
-    }
+    await writePrivateFileAtomically(this.#directory, this.#file, text);
   }
 
   #unreadable(reason: string): BrokerError {

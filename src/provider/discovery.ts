@@ -70,9 +70,41 @@ export async function discover(
   timeoutMs: number,
 ): Promise<oauth.AuthorizationServer> {
   const as = await fetchMetadata(issuer, issuerUrl, options, timeoutMs);
+  refuseProblems(as, issuer, issuerUrl);
+  return as;
+}
+
+/**
+ * A document the broker kept (discovery-cache.ts) judged as a fresh one is:
+ * a JSON object, the exact issuer, then metadataProblems. What a fresh
+ * answer gets from oauth4webapi's parse (an object with a string issuer) is
+ * checked here, as the kept one never went through it.
+ */
+export function acceptKeptMetadata(
+  metadata: unknown,
+  issuer: string,
+  issuerUrl: URL,
+): oauth.AuthorizationServer {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    throw new BrokerError(
+      'startup_failed',
+      `The kept discovery document of ${issuer} is not an object`,
+    );
+  const as = metadata as oauth.AuthorizationServer;
+  requireExactIssuer(issuer, as);
+  refuseProblems(as, issuer, issuerUrl);
+  return as;
+}
+
+function refuseProblems(as: oauth.AuthorizationServer, issuer: string, issuerUrl: URL): void {
   const [problem] = metadataProblems(as, issuer, issuerUrl);
   if (problem !== undefined) throw new BrokerError('startup_failed', problem.message);
-  return as;
+}
+
+/** OIDC Discovery §4.3: the document names exactly the configured issuer (Entra's multi-tenant ones, its template: entra.ts). */
+function requireExactIssuer(issuer: string, as: oauth.AuthorizationServer): void {
+  const expected = tenantIssuerTemplate(issuer) ?? issuer;
+  if (as.issuer !== expected) throw issuerMismatch(issuer, as.issuer);
 }
 
 /**
@@ -107,7 +139,7 @@ export async function fetchMetadata(
   // After parsing: for a body that is not JSON at all, "not valid JSON" is the clearer message.
   expectJson(response, call);
   // oauth4webapi compares the issuers as parsed URLs; OIDC Discovery §4.3 wants the exact string.
-  if (as.issuer !== expected) throw issuerMismatch(issuer, as.issuer);
+  requireExactIssuer(issuer, as);
   return as;
 }
 

@@ -19,7 +19,12 @@ import {
   requestDeviceAuthorization,
   type DeviceEndpoint,
 } from './device.js';
-import { buildRequestOptions, discover, type RequestOptions } from './discovery.js';
+import {
+  acceptKeptMetadata,
+  buildRequestOptions,
+  discover,
+  type RequestOptions,
+} from './discovery.js';
 import { issuerForTenant, tenantIssuerTemplate } from './entra.js';
 import { inferKind, issuerProblem, matchesDomain } from './issuer.js';
 import type {
@@ -83,6 +88,8 @@ export interface ProviderConfig {
   par?: ParChoice;
   /** Told of every request to this provider, discovery included (--metrics). */
   observe?: CallObserver;
+  /** Ends the discovery request early (a background revalidation when the broker closes). */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -95,16 +102,44 @@ const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
  * message a person can act on.
  */
 export async function discoverProvider(config: ProviderConfig): Promise<IdentityProvider> {
+  refuseConfig(config);
+  const { transport, requestOptions, timeoutMs } = transportOf(config);
+  const { signal } = config;
+  const discoveryOptions: RequestOptions =
+    signal === undefined
+      ? requestOptions
+      : {
+          ...requestOptions,
+          signal: () => AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
+        };
+  const as = await observed(config.observe, 'discovery', () =>
+    discover(config.issuer, new URL(config.issuer), discoveryOptions, timeoutMs),
+  );
+  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
+}
+
+/**
+ * The provider client on a discovery document kept from an earlier run
+ * (discovery-cache.ts), with no request at all: the document must pass what
+ * a fresh one does (acceptKeptMetadata), and the client is built as
+ * discoverProvider builds it. Nothing here touches fetch, Response or
+ * Headers, so Node's bundled undici stays unloaded until the first request.
+ */
+export function providerFromKeptMetadata(
+  config: ProviderConfig,
+  metadata: unknown,
+): IdentityProvider {
+  refuseConfig(config);
+  const as = acceptKeptMetadata(metadata, config.issuer, new URL(config.issuer));
+  const { transport, requestOptions, timeoutMs } = transportOf(config);
+  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
+}
+
+function refuseConfig(config: ProviderConfig): void {
   const problem = issuerProblem(config.issuer);
   if (problem !== undefined) throw new BrokerError('startup_failed', problem);
   if (config.clientId === '')
     throw new BrokerError('startup_failed', 'The client id must not be empty');
-
-  const { transport, requestOptions, timeoutMs } = transportOf(config);
-  const as = await observed(config.observe, 'discovery', () =>
-    discover(config.issuer, new URL(config.issuer), requestOptions, timeoutMs),
-  );
-  return new OidcProvider(config, as, transport, requestOptions, timeoutMs);
 }
 
 /**

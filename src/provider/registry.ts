@@ -9,10 +9,19 @@
  * that is only unreachable stops it when it is the only one, and otherwise is
  * marked down and discovered again in the background, with backoff, while the
  * others serve. A down provider's flows answer 503 until it is up.
+ *
+ * With a discovery cache (discovery-cache.ts), a target whose document was
+ * kept starts from it, with no request. Once the broker listens
+ * (startBackground; before, it would cost the start-up it saves), the
+ * document is fetched again: a changed one replaces the provider (as a down
+ * one coming back does), an unreachable provider keeps the kept one, and a
+ * configuration mistake takes the provider down and drops the file.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { isUnreachable } from './discovery.js';
+import type { KeptDiscovery } from './discovery-cache.js';
 import type { IdentityProvider, ProviderKind } from './types.js';
 
 /** What the broker sends a provider beyond its client id, from the configuration. */
@@ -30,7 +39,10 @@ export interface ProviderTarget {
   issuer: string;
   clientId: string;
   settings: ProviderSettings;
-  discover(): Promise<IdentityProvider>;
+  /** Fresh discovery; `signal` ends it early (the broker closing). */
+  discover(signal?: AbortSignal): Promise<IdentityProvider>;
+  /** Its kept discovery document, where the broker has a discovery cache. */
+  kept?: KeptDiscovery | undefined;
 }
 
 export interface ProviderHealth {
@@ -40,6 +52,8 @@ export interface ProviderHealth {
   state: 'up' | 'down';
   /** Why it is down: the last discovery's one-line reason. */
   detail?: string;
+  /** With a discovery cache: whether the metadata in use was kept from an earlier run or fetched. */
+  discovery?: 'cache' | 'network';
 }
 
 /** Runs `run` after `ms`; the returned function cancels it. Injected by tests to drive the backoff. */
@@ -56,6 +70,13 @@ const unrefTimer: Scheduler = (run, ms) => {
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 60_000;
 
+/**
+ * How long after listening a kept document is revalidated. Not at once: the
+ * first request (undici loaded, a TLS handshake) is tens of milliseconds of
+ * CPU that would delay the broker's first answers, the start-up the cache saves.
+ */
+export const REVALIDATE_AFTER_MS = 1_000;
+
 export interface DiscoverAllOptions {
   logger: Logger;
   scheduler?: Scheduler;
@@ -64,16 +85,22 @@ export interface DiscoverAllOptions {
 }
 
 interface Slot {
-  readonly target: Omit<ProviderTarget, 'discover'>;
+  readonly target: Omit<ProviderTarget, 'discover' | 'kept'>;
   provider: IdentityProvider | undefined;
   detail: string | undefined;
+  /** Where the provider's metadata came from; undefined without a discovery cache. */
+  discovery: 'cache' | 'network' | undefined;
 }
 
 export class ProviderRegistry {
   readonly #slots: ReadonlyMap<string, Slot>;
   readonly #defaultId: string;
   #cancels = new Set<() => void>();
+  /** Ends the background requests at close(). */
+  readonly #closing = new AbortController();
   #closed = false;
+  /** What startBackground() does, set by discoverAll. */
+  #background: (() => void) | undefined;
 
   private constructor(slots: Slot[], defaultId: string) {
     this.#slots = new Map(slots.map((slot) => [slot.target.id, slot]));
@@ -99,6 +126,7 @@ export class ProviderRegistry {
         },
         provider,
         detail: undefined,
+        discovery: undefined,
       })),
       providers.some((p) => p.id === 'default') ? 'default' : first.id,
     );
@@ -112,7 +140,12 @@ export class ProviderRegistry {
     const first = targets[0];
     if (first === undefined) throw new BrokerError('config_invalid', 'No identity provider.');
     refuseDuplicates(targets);
-    const results = await Promise.allSettled(targets.map((target) => target.discover()));
+    const kept = await Promise.all(targets.map((target) => loadKept(target)));
+    const results = await Promise.allSettled(
+      targets.map((target, i) =>
+        kept[i] === undefined ? target.discover() : Promise.resolve(kept[i].provider),
+      ),
+    );
     const mistake = results.find(
       (result): result is PromiseRejectedResult =>
         result.status === 'rejected' && (targets.length === 1 || !isUnreachable(result.reason)),
@@ -123,10 +156,12 @@ export class ProviderRegistry {
     }
     const slots = targets.map((target, i): Slot => {
       const result = results[i]!;
-      const { discover: _discover, ...known } = target;
+      const { discover: _discover, kept: _kept, ...known } = target;
+      const discovery =
+        target.kept === undefined ? undefined : kept[i] === undefined ? 'network' : 'cache';
       return result.status === 'fulfilled'
-        ? { target: known, provider: checked(result.value, target), detail: undefined }
-        : { target: known, provider: undefined, detail: messageOf(result.reason) };
+        ? { target: known, provider: checked(result.value, target), detail: undefined, discovery }
+        : { target: known, provider: undefined, detail: messageOf(result.reason), discovery };
     });
     if (slots.every((slot) => slot.provider === undefined))
       throw (results[0] as PromiseRejectedResult).reason;
@@ -138,7 +173,33 @@ export class ProviderRegistry {
       );
       registry.#rediscover(slot, targets[i]!, options, FIRST_RETRY_MS);
     }
+    for (const [i, slot] of slots.entries()) {
+      const age = kept[i]?.ageMs;
+      if (age !== undefined)
+        options.logger.info(
+          `discovery of ${slot.target.id} from cache (age ${formatAge(age)}), revalidating`,
+        );
+    }
+    registry.#background = () => {
+      for (const [i, slot] of slots.entries()) {
+        const target = targets[i]!;
+        if (target.kept === undefined) continue;
+        if (kept[i] !== undefined) registry.#revalidate(slot, target, options);
+        else if (slot.provider !== undefined) registry.#keep(target, slot.provider, options);
+      }
+    };
     return registry;
+  }
+
+  /**
+   * Starts what waits for the broker to listen: kept documents revalidated
+   * (REVALIDATE_AFTER_MS later), fresh ones kept. Nothing here keeps a
+   * process alive, nor runs after close().
+   */
+  startBackground(): void {
+    const run = this.#background;
+    this.#background = undefined;
+    if (!this.#closed) run?.();
   }
 
   /** The provider of requests that name none: the flags' provider (`default`), else the first listed. */
@@ -208,20 +269,23 @@ export class ProviderRegistry {
   }
 
   list(): ProviderHealth[] {
-    return [...this.#slots.values()].map(({ target, provider, detail }) => ({
+    return [...this.#slots.values()].map(({ target, provider, detail, discovery }) => ({
       id: target.id,
       kind: target.kind,
       issuer: provider?.issuer ?? target.issuer,
       state: provider === undefined ? 'down' : 'up',
       ...(provider === undefined && detail !== undefined && { detail }),
+      ...(discovery !== undefined && { discovery }),
     }));
   }
 
-  /** Stops the background discovery of providers still down. */
+  /** Stops the background discovery of providers still down, and revalidation. */
   close(): void {
     this.#closed = true;
+    this.#background = undefined;
     for (const cancel of this.#cancels) cancel();
     this.#cancels.clear();
+    this.#closing.abort();
   }
 
   #slot(id: string): Slot {
@@ -240,16 +304,11 @@ export class ProviderRegistry {
   }
 
   #rediscover(slot: Slot, target: ProviderTarget, options: DiscoverAllOptions, delayMs: number) {
-    const schedule = options.scheduler ?? unrefTimer;
-    const cancel = schedule(() => {
-      this.#cancels.delete(cancel);
-      if (this.#closed) return;
-      target.discover().then(
+    this.#later(options, delayMs, () =>
+      target.discover(this.#closing.signal).then(
         (provider) => {
           if (this.#closed) return;
-          slot.provider = checked(provider, target);
-          slot.detail = undefined;
-          for (const warning of provider.startupWarnings) options.logger.warn(warning);
+          this.#install(slot, target, provider, options);
           options.logger.info(`Identity provider "${target.id}" is up.`);
         },
         (error: unknown) => {
@@ -257,10 +316,106 @@ export class ProviderRegistry {
           slot.detail = messageOf(error);
           this.#rediscover(slot, target, options, Math.min(delayMs * 2, MAX_RETRY_MS));
         },
-      );
-    }, delayMs);
+      ),
+    );
+  }
+
+  /**
+   * The kept document against a fresh one: a changed document replaces the
+   * provider; an unreachable provider keeps the kept one (a warning); a
+   * configuration mistake (another issuer, an invalid document, a 4xx) takes
+   * it down with that reason, drops the file, and retries as for a provider
+   * down at start.
+   */
+  #revalidate(slot: Slot, target: ProviderTarget, options: DiscoverAllOptions): void {
+    this.#later(options, REVALIDATE_AFTER_MS, () =>
+      target.discover(this.#closing.signal).then(
+        (fresh) => {
+          if (this.#closed) return;
+          const changed = !isDeepStrictEqual(fresh.metadata, slot.provider?.metadata);
+          if (changed) {
+            this.#install(slot, target, fresh, options);
+            options.logger.info(
+              `Identity provider "${target.id}": its discovery document changed since it was kept; now using the fresh one.`,
+            );
+          } else {
+            slot.discovery = 'network';
+            // Kept again: its age counts from this confirmation.
+            this.#keep(target, fresh, options);
+          }
+        },
+        (error: unknown) => {
+          if (this.#closed) return;
+          if (isUnreachable(error)) {
+            options.logger.warn(
+              `Identity provider "${target.id}" could not be reached to revalidate its kept discovery document, which stays in use: ${messageOf(error)}`,
+            );
+            return;
+          }
+          const detail = messageOf(error);
+          slot.provider = undefined;
+          slot.detail = detail;
+          slot.discovery = 'network';
+          this.#rediscover(slot, target, options, FIRST_RETRY_MS);
+          // The warning once the file is gone: a next start cannot pick the document up again.
+          void (target.kept?.forget() ?? Promise.resolve()).then(() =>
+            options.logger.warn(
+              `Identity provider "${target.id}" is down, its sign-ins answer 503 until it is fixed: ${detail}`,
+            ),
+          );
+        },
+      ),
+    );
+  }
+
+  /** A provider freshly discovered takes the slot (and its document is kept, with a cache). */
+  #install(
+    slot: Slot,
+    target: ProviderTarget,
+    provider: IdentityProvider,
+    options: DiscoverAllOptions,
+  ): void {
+    slot.provider = checked(provider, target);
+    slot.detail = undefined;
+    if (slot.discovery !== undefined) slot.discovery = 'network';
+    for (const warning of provider.startupWarnings) options.logger.warn(warning);
+    this.#keep(target, provider, options);
+  }
+
+  /** Writes the provider's document to the cache, off the caller's path. */
+  #keep(target: ProviderTarget, provider: IdentityProvider, options: DiscoverAllOptions): void {
+    const { kept } = target;
+    if (kept === undefined) return;
+    this.#later(options, 0, () => kept.save(provider));
+  }
+
+  /** Runs `task` after `ms` on the scheduler, unless closed by then. */
+  #later(options: DiscoverAllOptions, ms: number, task: () => Promise<unknown>): void {
+    const schedule = options.scheduler ?? unrefTimer;
+    const cancel = schedule(() => {
+      this.#cancels.delete(cancel);
+      if (this.#closed) return;
+      void task();
+    }, ms);
     this.#cancels.add(cancel);
   }
+}
+
+/** The provider from a target's kept document; undefined where there is none to use. */
+async function loadKept(
+  target: ProviderTarget,
+): Promise<{ provider: IdentityProvider; ageMs: number } | undefined> {
+  const kept = await target.kept?.load().catch(() => undefined);
+  if (kept === undefined || kept.provider.id !== target.id) return undefined;
+  return kept;
+}
+
+function formatAge(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 1) return `${Math.floor(ms / 1000)} s`;
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? `${hours} h` : `${Math.floor(hours / 24)} days`;
 }
 
 /** The discovered provider must be the one configured: its id and client, for the flows that record them. */

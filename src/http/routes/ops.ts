@@ -30,6 +30,7 @@ const healthSchema = {
           issuer: { type: 'string' },
           state: { type: 'string', enum: ['up', 'down'] },
           detail: { type: 'string' },
+          discovery: { type: 'string', enum: ['cache', 'network'] },
         },
         required: ['id', 'kind', 'issuer', 'state'],
       },
