@@ -46,22 +46,25 @@ export function serveArgs(
   ];
 }
 
-export function spawnNode(
-  args: readonly string[],
-  options: { stdout: 'pipe' | 'ignore' },
-): NodeChildProcess {
+export interface SpawnOptions {
+  stdout: 'pipe' | 'ignore';
+  /** Added to (or, as undefined, removed from) this process's environment. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function spawnNode(args: readonly string[], options: SpawnOptions): NodeChildProcess {
   return spawnChild(process.execPath, args, options);
 }
 
 export function spawnChild(
   command: string,
   args: readonly string[],
-  options: { stdout: 'pipe' | 'ignore' },
+  options: SpawnOptions,
 ): NodeChildProcess {
   const child = spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', options.stdout, 'pipe'],
-    env: { ...process.env },
+    env: { ...process.env, ...options.env },
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
