@@ -5,7 +5,7 @@
  * the same in every case.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, mock } from 'node:test';
@@ -103,6 +103,20 @@ describe('the compiled-code cache of Node 20', () => {
     await assertRan(corrupt.exports, file);
     corrupt.save();
     assert.equal(runCachedScript({ file, directory, tag: 'token' }).cache, 'accepted');
+  });
+
+  it('does not run a cache that someone else could have written', async () => {
+    const { file, directory } = setUp();
+    runCachedScript({ file, directory, tag: 'serve' }).save();
+    const [name] = readdirSync(directory);
+    chmodSync(join(directory, name!), 0o666);
+    const program = runCachedScript<Program>({ file, directory, tag: 'serve' });
+    assert.equal(program.cache, 'missing');
+    await assertRan(program.exports, file);
+    // Made anew, the user's own again.
+    program.save();
+    assert.equal(statSync(join(directory, name!)).mode & 0o777, 0o600);
+    assert.equal(runCachedScript({ file, directory, tag: 'serve' }).cache, 'accepted');
   });
 
   it('starts a new cache for a new build of the file, and removes those of older builds', async () => {

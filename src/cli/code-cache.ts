@@ -15,23 +15,19 @@
  * another V8 or for another source; a refused or missing cache is made anew.
  */
 import { createRequire } from 'node:module';
-import {
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import vm from 'node:vm';
+import { readOwnFileSync, writePrivateFileAtomicallySync } from '../private-file.js';
 
 /**
  * What the one-file build calls for import() (scripts/build.mjs rewrites each
  * to it): a vm.Script has no import() on Node 20 without an experimental API.
  */
 export const IMPORT_FUNCTION = '__pkceBrokerDynamicImport';
+
+/** Far above any cache of the program (~1 MB for `serve`). */
+const MAX_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Long enough for `serve` to be listening; a one-shot command exits sooner and saves at exit. */
 export const CACHE_AFTER_MS = 1_000;
@@ -125,25 +121,23 @@ function safeTag(tag: string | undefined): string {
   return tag !== undefined && /^-{0,2}[a-z][a-z-]{0,23}$/.test(tag) ? tag : 'other';
 }
 
+/** A cache is code the program runs: only a file of the user's own that no one else can write. */
 function readOrUndefined(path: string): Buffer | undefined {
   try {
-    return readFileSync(path);
+    return readOwnFileSync(path, MAX_CACHE_BYTES);
   } catch {
     return undefined;
   }
 }
 
 /**
- * Written to a temporary name and renamed, so a run starting meanwhile reads
- * a whole cache or none; the caches of other builds and Nodes are removed,
- * so upgrades do not pile them up. A read-only home only costs the compile.
+ * Whole (private-file.ts), so a run starting meanwhile reads a whole cache or
+ * none; the caches of other builds and Nodes are removed, so upgrades do not
+ * pile them up. A read-only home only costs the compile.
  */
 function writeCache(directory: string, stamp: string, cacheFile: string, data: Buffer): void {
   try {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const temporary = `${cacheFile}.${process.pid}.tmp`;
-    writeFileSync(temporary, data, { mode: 0o600 });
-    renameSync(temporary, cacheFile);
+    writePrivateFileAtomicallySync(directory, basename(cacheFile), data);
     for (const name of readdirSync(directory)) {
       if (name.endsWith('.bin') && !name.startsWith(`${stamp}@`)) unlinkSync(join(directory, name));
     }

@@ -15,10 +15,10 @@
  * a cache that cannot be written (read-only home, a container) is a debug line.
  */
 import { createHash } from 'node:crypto';
-import { open, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../logging.js';
-import { writePrivateFileAtomically } from '../private-file.js';
+import { readOwnFile, writePrivateFileAtomically } from '../private-file.js';
 import { MAX_PROVIDER_BODY_BYTES } from './body-limit.js';
 import type { IdentityProvider } from './types.js';
 
@@ -77,7 +77,7 @@ export class DiscoveryCache {
   async read(issuer: string): Promise<KeptDocument | undefined> {
     let text: string | undefined;
     try {
-      text = await readOwnFile(this.fileOf(issuer));
+      text = await readOwnFile(this.fileOf(issuer), 2 * MAX_PROVIDER_BODY_BYTES);
     } catch (error) {
       this.#debug(issuer, `its kept discovery document is not used: ${(error as Error).message}`);
       return undefined;
@@ -160,34 +160,4 @@ export class DiscoveryCache {
 
 function fileNameOf(issuer: string): string {
   return `${createHash('sha256').update(issuer, 'utf8').digest('hex')}.json`;
-}
-
-/**
- * The file's text, undefined where there is none; refused when it is not a
- * plain file of this user's that only they can write (another local user
- * could otherwise plant the endpoints the broker sends people to), or larger
- * than any document the broker would have accepted.
- */
-async function readOwnFile(path: string): Promise<string | undefined> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    // The file opened, not whatever the path names a moment later.
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new Error('not a file');
-    // Windows has no such mode bits; there the file inherits the profile directory's ACL.
-    if (process.platform !== 'win32') {
-      if (stat.uid !== process.getuid?.()) throw new Error('another user owns it');
-      if ((stat.mode & 0o022) !== 0) throw new Error('others may write it');
-    }
-    if (stat.size > 2 * MAX_PROVIDER_BODY_BYTES) throw new Error('too large');
-    return await handle.readFile('utf8');
-  } finally {
-    await handle.close();
-  }
 }
