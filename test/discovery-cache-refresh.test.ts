@@ -14,32 +14,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { refreshAtProvider, type ProviderOptions } from '../src/credentials/refresh.js';
 import type { StoredSession } from '../src/credentials/session.js';
-import { scriptedLogin } from '../src/devprovider/login.js';
 import { BrokerError } from '../src/errors.js';
-import type { PKCE } from '../src/protocol/models.js';
 import { DiscoveryCache } from '../src/provider/discovery-cache.js';
-import { postJson, startStack, type Stack } from './support/stack.js';
+import { signIn, startStack, type Stack } from './support/stack.js';
 import { freePort } from './support/redis.js';
-
-async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
-  return (await response.json()) as T;
-}
-
-async function signIn(stack: Stack): Promise<string> {
-  const challenge = (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
-  const waiting = stack.api('/pkce/code', postJson({ state: challenge.state }));
-  const { callbackResponse } = await scriptedLogin(await stack.nextAuthorizeUrl(), {
-    accept: 'application/json',
-  });
-  assert.equal(callbackResponse.status, 200);
-  const { code } = (await json<PKCE>(await waiting)).result!;
-  const token = await stack.api(
-    '/pkce/token',
-    postJson({ grant_type: 'authorization_code', code, code_verifier: challenge.verifier }),
-  );
-  assert.equal(token.status, 200);
-  return (await json<PKCE>(token)).auth0!.oAuth.token!.refresh_token!;
-}
 
 describe('token: refresh through the kept discovery document', () => {
   let stack: Stack;
@@ -95,7 +73,7 @@ describe('token: refresh through the kept discovery document', () => {
   };
 
   it('a kept token_endpoint that cannot be reached falls back to fresh discovery once', async () => {
-    const refreshToken = await signIn(stack);
+    const refreshToken = (await signIn(stack)).refresh_token!;
     const dead = `http://127.0.0.1:${await freePort()}/token`;
     const { cacheDirectory, tokenEndpointKept } = await keptWith(dead);
     const tokens = await refreshAtProvider(options, { cacheDirectory })(sessionOf(refreshToken));
@@ -104,7 +82,7 @@ describe('token: refresh through the kept discovery document', () => {
   });
 
   it('a kept token_endpoint that answers an OAuth error is not retried', async () => {
-    const refreshToken = await signIn(stack);
+    const refreshToken = (await signIn(stack)).refresh_token!;
     const { cacheDirectory, tokenEndpointKept } = await keptWith(refusingUrl);
     await assert.rejects(
       refreshAtProvider(options, { cacheDirectory })(sessionOf(refreshToken)),

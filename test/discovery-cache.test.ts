@@ -19,7 +19,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { startBroker, type RunningBroker } from '../src/broker.js';
 import { loadConfig } from '../src/config/load.js';
@@ -30,7 +29,7 @@ import type { PKCE } from '../src/protocol/models.js';
 import { DiscoveryCache } from '../src/provider/discovery-cache.js';
 import { providerFromKeptMetadata } from '../src/provider/oidc.js';
 import { REVALIDATE_AFTER_MS, type Scheduler } from '../src/provider/registry.js';
-import { postJson, urlQueue } from './support/stack.js';
+import { logLines, postJson, urlQueue } from './support/stack.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -84,17 +83,7 @@ async function broker(
     env: {},
     readFile: () => undefined,
   }).config;
-  const logs: string[] = [];
-  const listeners: Array<(line: string) => void> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-        logs.push(line);
-        for (const listener of [...listeners]) listener(line);
-      }
-      done();
-    },
-  });
+  const { logs, listeners, sink } = logLines();
   const { scheduler, tasks } = manualScheduler();
   const opened = urlQueue();
   const running = await startBroker({

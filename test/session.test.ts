@@ -6,31 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { scriptedLogin } from '../src/devprovider/login.js';
-import type { PKCE } from '../src/protocol/models.js';
-import { postJson, startStack, type Stack } from './support/stack.js';
+import { postJson, signIn, startStack, type Stack } from './support/stack.js';
 
 const SIGNED_OUT = 'http://127.0.0.1:9/signed-out';
 
 async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
   return (await response.json()) as T;
-}
-
-/** A whole sign-in at the bundled provider: the token answer's OAuth token. */
-async function signIn(stack: Stack) {
-  const challenge = (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
-  const waiting = stack.api('/pkce/code', postJson({ state: challenge.state }));
-  const { callbackResponse } = await scriptedLogin(await stack.nextAuthorizeUrl(), {
-    accept: 'application/json',
-  });
-  assert.equal(callbackResponse.status, 200);
-  const { code } = (await json<PKCE>(await waiting)).result!;
-  const token = await stack.api(
-    '/pkce/token',
-    postJson({ grant_type: 'authorization_code', code, code_verifier: challenge.verifier }),
-  );
-  assert.equal(token.status, 200);
-  return (await json<PKCE>(token)).auth0!.oAuth.token!;
 }
 
 describe('revoke and logout against the bundled provider', () => {

@@ -3,6 +3,7 @@
  * oidc-provider, a broker wired to it, and an opener that hands each authorize
  * URL to the test instead of a browser.
  */
+import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { startBroker, type RunningBroker } from '../../src/broker.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/load.js';
@@ -11,7 +12,9 @@ import {
   type DevProvider,
   type DevProviderOptions,
 } from '../../src/devprovider/provider.js';
+import { scriptedLogin } from '../../src/devprovider/login.js';
 import { createLogger } from '../../src/logging.js';
+import type { PKCE } from '../../src/protocol/models.js';
 import { discoverProvider } from '../../src/provider/oidc.js';
 import type { Scheduler } from '../../src/provider/registry.js';
 import type { ProviderKind } from '../../src/provider/types.js';
@@ -184,17 +187,7 @@ export async function startProvidersStack(options: {
     env: {},
     readFile: () => JSON.stringify(file),
   }).config;
-  const logs: string[] = [];
-  const listeners: Array<(line: string) => void> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-        logs.push(line);
-        for (const listener of [...listeners]) listener(line);
-      }
-      done();
-    },
-  });
+  const { logs, listeners, sink } = logLines();
   const logger = createLogger({ level: 'debug', destination: sink });
   const queue = urlQueue();
   let broker: RunningBroker;
@@ -235,6 +228,44 @@ export async function startProvidersStack(options: {
       await Promise.all(Object.values(devProviders).map((p) => p.close()));
     },
   };
+}
+
+/** A log destination that keeps every line, and tells listeners of each as it comes. */
+export function logLines(): {
+  logs: string[];
+  listeners: Array<(line: string) => void>;
+  sink: Writable;
+} {
+  const logs: string[] = [];
+  const listeners: Array<(line: string) => void> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        logs.push(line);
+        for (const listener of [...listeners]) listener(line);
+      }
+      done();
+    },
+  });
+  return { logs, listeners, sink };
+}
+
+/** A whole sign-in through the stack's broker at the bundled provider: the token answer's OAuth token. */
+export async function signIn(stack: Stack) {
+  const json = async <T>(response: Response): Promise<T> => (await response.json()) as T;
+  const challenge = (await json<PKCE>(await stack.api('/pkce/challenge'))).challenge!;
+  const waiting = stack.api('/pkce/code', postJson({ state: challenge.state }));
+  const { callbackResponse } = await scriptedLogin(await stack.nextAuthorizeUrl(), {
+    accept: 'application/json',
+  });
+  assert.equal(callbackResponse.status, 200);
+  const { code } = (await json<PKCE>(await waiting)).result!;
+  const token = await stack.api(
+    '/pkce/token',
+    postJson({ grant_type: 'authorization_code', code, code_verifier: challenge.verifier }),
+  );
+  assert.equal(token.status, 200);
+  return (await json<PKCE>(token)).auth0!.oAuth.token!;
 }
 
 export function postJson(body: unknown, headers: Record<string, string> = {}): RequestInit {
