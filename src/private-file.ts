@@ -11,7 +11,6 @@
  * else may write; another local user could otherwise plant what it runs or
  * where it sends people.
  */
-import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -36,7 +35,7 @@ export async function writePrivateFileAtomically(
   const created = await mkdir(directory, { recursive: true, mode: 0o700 });
   // mkdir's mode passes through the umask; the directory we made is ours alone whatever it is.
   if (created !== undefined) await chmod(directory, 0o700);
-  const temporary = join(directory, `.${name}-${randomBytes(6).toString('hex')}.tmp`);
+  const temporary = temporaryName(directory, name);
   // 'wx': a new file, created 0600 before anything is written to it.
   const handle = await open(temporary, 'wx', 0o600);
   try {
@@ -65,7 +64,7 @@ export function writePrivateFileAtomicallySync(
 ): void {
   const created = mkdirSync(directory, { recursive: true, mode: 0o700 });
   if (created !== undefined) chmodSync(directory, 0o700);
-  const temporary = join(directory, `.${name}-${randomBytes(6).toString('hex')}.tmp`);
+  const temporary = temporaryName(directory, name);
   const fd = openSync(temporary, 'wx', 0o600);
   try {
     writeFileSync(fd, data);
@@ -82,6 +81,17 @@ export function writePrivateFileAtomicallySync(
     removeQuietly(temporary);
     throw error;
   }
+}
+
+let written = 0;
+
+/**
+ * Unique to this process and write: 'wx' refuses a name that exists, and the
+ * directory is the user's alone, so it need not be unguessable (and node:crypto
+ * stays unloaded where Node 20's code cache reads through here before the program runs).
+ */
+function temporaryName(directory: string, name: string): string {
+  return join(directory, `.${name}-${process.pid}-${++written}.tmp`);
 }
 
 function removeQuietly(path: string): void {
