@@ -17,7 +17,7 @@ import type { DevicePoll, IdentityProvider } from '../provider/types.js';
 import type { DeviceLookup, DeviceOutcome, DeviceStore } from '../store/device-types.js';
 import type { SeedPolicy } from './seed.js';
 import { tokenAnswer } from './token-answer.js';
-import { LiveWaits, WaitEnded } from './waits.js';
+import { LiveWaits, WaitEnded, realScheduler, type PollScheduler } from './waits.js';
 import type { FlowCounter } from './service.js';
 import { NO_METRICS, type FlowEnd } from '../metrics/metrics.js';
 
@@ -46,19 +46,7 @@ const TRANSIENT: ReadonlySet<string> = new Set([
 ]);
 
 /** The poller's clock; real timers unless a test makes time pass itself. */
-export interface PollScheduler {
-  now(): number;
-  /** `callback` returns the poll's promise (it never rejects): a test's clock may wait for it. */
-  setTimeout(callback: () => unknown, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realScheduler: PollScheduler = {
-  now: Date.now,
-  // Unref'd: a pending poll never holds the process open by itself.
-  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export type { PollScheduler };
 
 export interface DeviceServiceOptions {
   store: DeviceStore;
