@@ -174,17 +174,21 @@ describe('POST /device/cancel (memory store)', () => {
     assert.equal(polls(), before);
   });
 
-  it('a waiting POST /device/token answers 409 when its flow is cancelled', async () => {
-    const device = await startDevice(broker);
-    const claimed = deviceStore.claimed(device.handle);
-    const waiting = deviceToken(broker, device.handle);
-    await claimed;
-    assert.equal((await cancel(broker, device.handle)).status, 204);
-    const answer = await waiting;
-    assert.equal(answer.status, 409);
-    assert.match(String((await problemOf(answer)).detail), /cancelled/);
-    assert.equal(broker.device.polling, 0);
-  });
+  it(
+    'a waiting POST /device/token answers 409 when its flow is cancelled',
+    { timeout: 30_000 },
+    async () => {
+      const device = await startDevice(broker);
+      const claimed = deviceStore.claimed(device.handle);
+      const waiting = deviceToken(broker, device.handle);
+      await claimed;
+      assert.equal((await cancel(broker, device.handle)).status, 204);
+      const answer = await waiting;
+      assert.equal(answer.status, 409);
+      assert.match(String((await problemOf(answer)).detail), /cancelled/);
+      assert.equal(broker.device.polling, 0);
+    },
+  );
 
   it('drops tokens that came before the cancel: a later ask is 404', async () => {
     const device = await startDevice(broker);
