@@ -227,13 +227,16 @@ export class FlowService {
    * GET /pkce/authorize-url: the provider URL of a started flow still waiting
    * for the browser, built afresh (with PAR, a new push and request_uri), so a
    * person opening it late or after a restart still gets a live one.
+   * `spend` is called once the flow is found, before the provider is asked:
+   * the route's per-flow budget, which a 404 does not use up.
    */
-  async authorizeUrl(state: string): Promise<URL> {
+  async authorizeUrl(state: string, spend: (state: string) => void = () => {}): Promise<URL> {
     const flow = await this.#store.get(state);
     if (!flow || flow.outcome || !flow.request) {
       // Also the answer while POST /pkce/code has not yet started the flow: the client retries.
       throw new BrokerError('not_found', 'No sign-in with this state is waiting for the browser.');
     }
+    spend(flow.state);
     return this.#authorizeUrlOf(flow, flow.request, this.#providerOf(flow.request, invalidRequest));
   }
 
