@@ -389,3 +389,93 @@ describe('pkce-broker login --device, Ctrl-C before its first /device/token reac
     }
   });
 });
+
+describe('POST /device/code whose app went away before the answer', () => {
+  let devProvider: DevProvider;
+  let broker: RunningBroker;
+  const deviceStore = new MemoryDeviceStore();
+  /** Each device authorization request to the provider waits here until the test lets it go. */
+  let heldAuthorization: { arrived: Promise<void>; release(): void };
+  const holdNext = (): void => {
+    let arrived!: () => void;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    heldAuthorization = {
+      arrived: new Promise<void>((resolve) => (arrived = resolve)),
+      release,
+    };
+    const current = heldAuthorization;
+    gated = async () => {
+      arrived();
+      await gate;
+      if (heldAuthorization === current) gated = undefined;
+    };
+  };
+  let gated: (() => Promise<void>) | undefined;
+
+  before(async () => {
+    devProvider = await startDevProvider({ deviceInterval: 2 });
+    const gatingFetch: typeof fetch = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.includes('/device/auth') && gated) await gated();
+      return fetch(input, init);
+    };
+    const provider = await discoverProvider({
+      issuer: devProvider.issuer,
+      clientId: devProvider.clientId,
+      fetch: gatingFetch,
+      par: 'never',
+    });
+    broker = await startBroker({
+      config: configFor(devProvider, { appIds: [] }),
+      provider,
+      logger: createLogger({ level: 'silent' }),
+      deviceStore,
+    });
+    devProvider.setRedirectUris([broker.redirectUri]);
+  });
+  after(async () => {
+    await broker.close();
+    await deviceStore.close();
+    await devProvider.close();
+  });
+
+  it(
+    'ends the flow it started: nobody holds its handle, so nothing polls for it',
+    { timeout: 20_000 },
+    async () => {
+      holdNext();
+      // The broker's side of the request's connection closing: the event the test waits for.
+      const closed = new Promise<void>((resolve) =>
+        broker.app.server.once('connection', (socket) => socket.once('close', () => resolve())),
+      );
+      const dropped = new AbortController();
+      const asked = fetch(`${broker.url}/device/code`, {
+        ...postJson({}),
+        signal: dropped.signal,
+      }).then(
+        () => assert.fail('answered'),
+        () => undefined,
+      );
+      await heldAuthorization.arrived;
+      dropped.abort();
+      await asked;
+      await closed;
+      // The broker saw the hang-up on its socket; the provider answers only then.
+      const ended = new Promise<DeviceLookup>((resolve) => {
+        const create = deviceStore.create;
+        deviceStore.create = async (record, ttlMs) => {
+          await create.call(deviceStore, record, ttlMs);
+          deviceStore.create = create;
+          void deviceStore
+            .waitForOutcome(record.handle, new AbortController().signal)
+            .then(resolve);
+        };
+      });
+      heldAuthorization.release();
+      const lookup = await ended;
+      assert.deepEqual(lookup.kind === 'live' && lookup.outcome, { kind: 'cancelled' });
+      assert.equal(broker.device.polling, 0);
+    },
+  );
+});

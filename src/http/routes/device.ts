@@ -53,6 +53,9 @@ export async function deviceRoutes(
     },
     async (request, reply) => {
       const device = await service.start(request.body ?? {});
+      // The app went away while the provider answered (Ctrl-C in `login`): nobody has the
+      // handle that would end this flow, so it ends here rather than polling until it expires.
+      if (request.raw.socket.destroyed) await service.cancel(device.handle);
       void reply.header('cache-control', 'no-store');
       return { schema: MODEL_SCHEMA, device };
     },
