@@ -63,6 +63,8 @@ export interface StartBrokerOptions {
   deviceStore?: DeviceStore;
   /** The device poller's clock (tests); real timers by default. */
   deviceScheduler?: PollScheduler;
+  /** The clock of the metrics' count of expired flows (tests); real timers by default. */
+  flowScheduler?: PollScheduler;
   /**
    * Receives the provider's sign-in URL of every flow that POST /pkce/code
    * starts, instead of the --open behaviour: how a caller in this process (login,
@@ -160,6 +162,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     waitTimeoutMs: config.waitTimeoutSec * 1000,
     openAuthorizeUrl: options.openAuthorizeUrl ?? opener,
     onClear: () => device.clear(),
+    ...(options.flowScheduler !== undefined && { scheduler: options.flowScheduler }),
     userInfo: config.userInfo,
     warn: (details, message) => logger.warn(details, message),
     metrics,

@@ -28,6 +28,8 @@ export const ERROR_STATUS = {
   misdirected_request: 421,
   too_many_flows: 429,
   too_many_waiters: 429,
+  /** One flow's budget of a costly request is spent for now (src/http/limits.ts). */
+  too_many_requests: 429,
   internal: 500,
   provider_error: 502,
   provider_unavailable: 502,

@@ -1,14 +1,22 @@
 /**
  * GET /metrics (--metrics): off by default, behind the API's gates, and after
  * a real sign-in against the bundled provider its counters have moved while
- * no label or value holds the flow's state, code, verifier or tokens.
+ * no label or value holds the flow's state, code, verifier or tokens. Every
+ * flow counted started is counted ended once: expired after its wait timed
+ * out, cleared, cancelled by its waiter's hang-up or POST /device/cancel.
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { scriptedLogin } from '../src/devprovider/login.js';
 import type { PKCE } from '../src/protocol/models.js';
-import { postJson, startProvidersStack, type ProvidersStack } from './support/stack.js';
+import { startBroker, type RunningBroker } from '../src/broker.js';
+import { loadConfig } from '../src/config/load.js';
+import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
+import { createLogger } from '../src/logging.js';
+import { MemoryDeviceStore } from '../src/store/device-memory.js';
+import { ManualClock } from './support/manual-clock.js';
+import { postJson, startProvidersStack, urlQueue, type ProvidersStack } from './support/stack.js';
 
 interface Sample {
   name: string;
@@ -188,3 +196,173 @@ describe('GET /metrics without --metrics', () => {
     assert.equal(response.status, 404);
   });
 });
+
+/** A device store that says when a waiter holds a handle. */
+class WatchedDeviceStore extends MemoryDeviceStore {
+  readonly #claims = new Map<string, () => void>();
+
+  claimed(handle: string): Promise<void> {
+    return new Promise((resolve) => this.#claims.set(handle, resolve));
+  }
+
+  override async claimWaiter(handle: string, leaseMs: number): Promise<string | undefined> {
+    const claim = await super.claimWaiter(handle, leaseMs);
+    if (claim !== undefined) this.#claims.get(handle)?.();
+    return claim;
+  }
+}
+
+describe('pkce_broker_flows_ended_total: every flow counted started is counted ended once', () => {
+  let devProvider: DevProvider;
+  let broker: RunningBroker;
+  const urls = urlQueue();
+  /** The metrics' expiry count and the device poller run on clocks the test moves. */
+  const flowClock = new ManualClock();
+  const deviceClock = new ManualClock();
+  const deviceStore = new WatchedDeviceStore();
+
+  before(async () => {
+    devProvider = await startDevProvider({ deviceInterval: 2 });
+    broker = await startBroker({
+      config: {
+        ...loadConfig({
+          argv: ['--port', '0', '--par', 'never'],
+          env: {},
+          readFile: () => undefined,
+        }).config,
+        issuer: devProvider.issuer,
+        clientId: devProvider.clientId,
+        metrics: true,
+        // The broker's own wait timeout, so that a flow outlives its wait within the test.
+        waitTimeoutSec: 1,
+      },
+      logger: createLogger({ level: 'silent' }),
+      openAuthorizeUrl: (url) => urls.push(url),
+      flowScheduler: flowClock,
+      deviceScheduler: deviceClock,
+      deviceStore,
+    });
+    devProvider.setRedirectUris([broker.redirectUri]);
+  });
+  after(async () => {
+    await broker.close();
+    await deviceStore.close();
+    await devProvider.close();
+  });
+
+  const scrape = async (): Promise<Sample[]> =>
+    parseMetrics(await (await fetch(`${broker.url}/metrics`)).text());
+  const provider = (): string => broker.providers.defaultId;
+  /** Started, and ended by outcome, for one kind. */
+  const tally = async (kind: 'pkce' | 'device') => {
+    const samples = await scrape();
+    const labels = { provider: provider(), kind };
+    const ended: Record<string, number> = {};
+    for (const s of samples)
+      if (
+        s.name === 'pkce_broker_flows_ended_total' &&
+        s.labels['provider'] === labels.provider &&
+        s.labels['kind'] === kind
+      )
+        ended[s.labels['outcome']!] = s.value;
+    return {
+      started: valueOf(samples, 'pkce_broker_flows_started_total', labels),
+      ended,
+      endedSum: Object.values(ended).reduce((a, b) => a + b, 0),
+    };
+  };
+  const balanced = async (kind: 'pkce' | 'device', outcome: string, count: number) => {
+    const { started, ended, endedSum } = await tally(kind);
+    assert.equal(ended[outcome], count, JSON.stringify(ended));
+    assert.equal(endedSum, started, `${kind}: started ${started}, ended ${JSON.stringify(ended)}`);
+  };
+
+  /** A browser flow started (its /pkce/code sent, its URL opened); the request's answer to come. */
+  const startPkce = async (signal?: AbortSignal) => {
+    const challenge = ((await (await fetch(`${broker.url}/pkce/challenge`)).json()) as PKCE)
+      .challenge!;
+    const answer = fetch(`${broker.url}/pkce/code`, {
+      ...postJson({ state: challenge.state }),
+      ...(signal && { signal }),
+    });
+    const url = await urls.next();
+    return { challenge, answer, url };
+  };
+
+  it('a flow whose wait timed out and that nobody resumed ends `expired`', async () => {
+    const { answer } = await startPkce();
+    assert.equal((await answer).status, 504);
+    assert.equal(flowClock.pending, 1, 'the expiry count is armed');
+    await flowClock.run();
+    await balanced('pkce', 'expired', 1);
+  });
+
+  it('a flow whose code was never exchanged ends `expired`, and its code is spent', async () => {
+    const { answer, url, challenge } = await startPkce();
+    const login = await scriptedLogin(url, { accept: 'application/json' });
+    assert.equal(login.callbackResponse.status, 200);
+    const { code } = ((await (await answer).json()) as PKCE).result!;
+    assert.equal(flowClock.pending, 1, 'the expiry count is armed');
+    await flowClock.run();
+    await balanced('pkce', 'expired', 2);
+    const late = await fetch(
+      `${broker.url}/pkce/token`,
+      postJson({ grant_type: 'authorization_code', code, code_verifier: challenge.verifier }),
+    );
+    assert.equal(late.status, 400);
+    await balanced('pkce', 'expired', 2);
+  });
+
+  it('POST /pkce/clear: a waiting flow and one whose wait timed out both end `cleared`', async () => {
+    const timedOut = await startPkce();
+    assert.equal((await timedOut.answer).status, 504);
+    const waiting = await startPkce();
+    assert.equal((await fetch(`${broker.url}/pkce/clear`, postJson({}))).status, 204);
+    assert.equal((await waiting.answer).status, 409);
+    await balanced('pkce', 'cleared', 2);
+    // Nothing is left to expire: the expiry count finds no flow.
+    assert.equal(flowClock.pending, 0);
+  });
+
+  it('a device flow whose waiter hung up ends `cancelled`', async () => {
+    const device = await startDeviceFlow(broker);
+    const dropped = new AbortController();
+    const claimed = deviceStore.claimed(device.handle);
+    const waiting = fetch(`${broker.url}/device/token`, {
+      ...postJson({ handle: device.handle }),
+      signal: dropped.signal,
+    }).catch(() => undefined);
+    await claimed;
+    const ended = deviceStore.waitForOutcome(device.handle, new AbortController().signal);
+    dropped.abort();
+    await waiting;
+    const lookup = await ended;
+    assert.deepEqual(lookup.kind === 'live' && lookup.outcome, { kind: 'cancelled' });
+    await balanced('device', 'cancelled', 1);
+  });
+
+  it('a device flow ended by POST /device/cancel ends `cancelled`', async () => {
+    const device = await startDeviceFlow(broker);
+    const cancelled = await fetch(
+      `${broker.url}/device/cancel`,
+      postJson({ handle: device.handle }),
+    );
+    assert.equal(cancelled.status, 204);
+    await balanced('device', 'cancelled', 2);
+    // Once: a second cancel counts nothing.
+    await fetch(`${broker.url}/device/cancel`, postJson({ handle: device.handle }));
+    await balanced('device', 'cancelled', 2);
+  });
+
+  it('a device flow ended by POST /pkce/clear ends `cleared`', async () => {
+    await startDeviceFlow(broker);
+    assert.equal((await fetch(`${broker.url}/pkce/clear`, postJson({}))).status, 204);
+    await balanced('device', 'cleared', 1);
+  });
+});
+
+async function startDeviceFlow(broker: RunningBroker): Promise<{ handle: string }> {
+  const response = await fetch(`${broker.url}/device/code`, postJson({}));
+  assert.equal(response.status, 200);
+  return ((await response.json()) as { device: { handle: string } }).device;
+}

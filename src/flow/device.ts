@@ -10,16 +10,16 @@
  * over. Polling stops when the flow has its outcome, expires, is cleared, or
  * the broker stops. The provider's device_code stays in the store.
  */
-import { BrokerError, isBrokerError, type BrokerErrorCode, type HttpErrorCode } from '../errors.js';
+import { BrokerError, isBrokerError, type HttpErrorCode } from '../errors.js';
 import type { DeviceStart, DeviceStartRequest, PKCE } from '../protocol/models.js';
 import { randomToken } from '../protocol/pkce.js';
 import type { DevicePoll, IdentityProvider } from '../provider/types.js';
 import type { DeviceLookup, DeviceOutcome, DeviceStore } from '../store/device-types.js';
 import type { SeedPolicy } from './seed.js';
 import { tokenAnswer } from './token-answer.js';
-import { LiveWaits, WaitEnded } from './waits.js';
+import { LiveWaits, WaitEnded, realScheduler, type PollScheduler } from './waits.js';
 import type { FlowCounter } from './service.js';
-import { NO_METRICS } from '../metrics/metrics.js';
+import { NO_METRICS, type FlowEnd } from '../metrics/metrics.js';
 
 /** RFC 8628 §3.5: every slow_down adds 5 seconds to the interval, for this and all later polls. */
 export const SLOW_DOWN_STEP_MS = 5_000;
@@ -46,19 +46,7 @@ const TRANSIENT: ReadonlySet<string> = new Set([
 ]);
 
 /** The poller's clock; real timers unless a test makes time pass itself. */
-export interface PollScheduler {
-  now(): number;
-  /** `callback` returns the poll's promise (it never rejects): a test's clock may wait for it. */
-  setTimeout(callback: () => unknown, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realScheduler: PollScheduler = {
-  now: Date.now,
-  // Unref'd: a pending poll never holds the process open by itself.
-  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export type { PollScheduler };
 
 export interface DeviceServiceOptions {
   store: DeviceStore;
@@ -93,6 +81,13 @@ export class DeviceService {
   /** This broker's name on poller leases. */
   readonly #owner = randomToken(16);
   readonly #metrics: FlowCounter;
+  /**
+   * With metrics on: the flows this broker counted started and has not seen
+   * end, so that a clear counts each of them once. Outcomes are counted by
+   * whichever broker stores them; an entry another broker ended goes once
+   * its record would have expired.
+   */
+  readonly #counted = new Map<string, { provider: string; until: number }>();
 
   constructor(options: DeviceServiceOptions) {
     this.#store = options.store;
@@ -140,6 +135,13 @@ export class DeviceService {
       lifeMs + EXPIRED_MARGIN_MS,
     );
     this.#metrics.flowStarted(provider.id, 'device');
+    if (this.#metrics.enabled) {
+      this.#forgetStale();
+      this.#counted.set(handle, {
+        provider: provider.id,
+        until: this.#clock.now() + lifeMs + EXPIRED_MARGIN_MS,
+      });
+    }
     await this.#ensurePoller(handle, answer.interval * 1000);
     return {
       user_code: answer.user_code,
@@ -182,9 +184,33 @@ export class DeviceService {
     }
   }
 
+  /**
+   * POST /device/cancel: the app ends its own device sign-in (`login` on
+   * Ctrl-C, also before its first POST /device/token, when no waiter's hang-up
+   * can say it). The handle is the capability, as for /device/token. Polling
+   * stops here at once and on the broker polling it at its next turn, which
+   * reads the outcome before it polls. Tokens that came first are dropped with
+   * the flow: the app said it does not want them. Any other outcome stays, so
+   * a later ask hears why the flow ended.
+   */
+  async cancel(handle: string): Promise<void> {
+    const lookup = ended(await this.#store.get(handle));
+    if (lookup.kind !== 'live') return;
+    this.#stopPoller(handle);
+    const outcome =
+      lookup.outcome ??
+      ((await this.#complete(handle, { kind: 'cancelled' }, lookup.record.provider))
+        ? undefined
+        : // Another broker stored an outcome since the read.
+          liveOutcome(await this.#store.get(handle)));
+    if (outcome?.kind === 'tokens') await this.#store.remove(handle);
+    await this.#store.releasePoller(handle, this.#owner).catch(() => undefined);
+  }
+
   /** Part of POST /pkce/clear: every device flow ends, and this broker's polling with it. */
   async clear(): Promise<void> {
     for (const handle of [...this.#pollers.keys()]) this.#stopPoller(handle);
+    await this.#countCleared();
     await this.#store.clear();
   }
 
@@ -274,7 +300,7 @@ export class DeviceService {
   async #cancel(handle: string): Promise<void> {
     this.#stopPoller(handle);
     try {
-      await this.#store.complete(handle, { kind: 'cancelled' });
+      await this.#complete(handle, { kind: 'cancelled' });
       await this.#store.releasePoller(handle, this.#owner);
     } catch {
       // Store away: this broker polls no more, and the flow runs out at its expiry.
@@ -315,6 +341,8 @@ export class DeviceService {
     try {
       const lookup = await this.#store.get(handle);
       if (lookup.kind !== 'live' || lookup.outcome !== undefined || poller.stopped) {
+        // Cleared on another broker: a flow started here is counted here.
+        if (lookup.kind === 'cleared') this.#countedEnd(handle, 'cleared');
         return this.#stopPoller(handle);
       }
       const { record } = lookup;
@@ -358,15 +386,49 @@ export class DeviceService {
    * Stores a flow's outcome; the first one stored, on any broker, is the one
    * counted. `provider`: the record's, where the caller has read it.
    */
-  async #complete(handle: string, outcome: DeviceOutcome, provider?: string): Promise<void> {
-    if (!(await this.#store.complete(handle, outcome))) return;
-    if (!this.#metrics.enabled) return;
+  async #complete(handle: string, outcome: DeviceOutcome, provider?: string): Promise<boolean> {
+    if (!(await this.#store.complete(handle, outcome))) return false;
+    if (!this.#metrics.enabled) return true;
+    this.#counted.delete(handle);
     let id = provider;
     if (id === undefined) {
-      const lookup = await this.#store.get(handle);
-      id = lookup.kind === 'live' ? lookup.record.provider : undefined;
+      const lookup = await this.#store.get(handle).catch(() => undefined);
+      id = lookup?.kind === 'live' ? lookup.record.provider : undefined;
     }
     if (id !== undefined) this.#metrics.flowEnded(id, 'device', deviceOutcomeLabel(outcome));
+    return true;
+  }
+
+  /** Counts the end of a flow started here that ended without an outcome (a clear). */
+  #countedEnd(handle: string, how: FlowEnd): void {
+    const entry = this.#counted.get(handle);
+    if (entry === undefined) return;
+    this.#counted.delete(handle);
+    this.#metrics.flowEnded(entry.provider, 'device', how);
+  }
+
+  /** Before a clear here: each flow started here still without an outcome ends `cleared`. */
+  async #countCleared(): Promise<void> {
+    const handles = [...this.#counted.keys()];
+    const lookups = await Promise.all(
+      handles.map((handle) => this.#store.get(handle).catch(() => undefined)),
+    );
+    handles.forEach((handle, i) => {
+      const lookup = lookups[i];
+      if (lookup?.kind === 'live' && lookup.outcome === undefined)
+        this.#countedEnd(handle, 'cleared');
+      // Ended elsewhere (counted there), or cleared there already (counted by the poller).
+      else this.#counted.delete(handle);
+    });
+  }
+
+  /** Entries whose record is past its life: their end was counted on another broker. */
+  #forgetStale(): void {
+    const now = this.#clock.now();
+    for (const [handle, entry] of this.#counted) {
+      if (entry.until > now) break;
+      this.#counted.delete(handle);
+    }
   }
 }
 
@@ -389,20 +451,20 @@ function outcomeOf(poll: DevicePoll): DeviceOutcome | undefined {
   }
 }
 
-/** An outcome as the metrics' label: `completed`, or the code its answer carries. */
-function deviceOutcomeLabel(outcome: DeviceOutcome): 'completed' | BrokerErrorCode {
+/** An outcome as the metrics' label (FlowEnd). */
+function deviceOutcomeLabel(outcome: DeviceOutcome): FlowEnd {
   switch (outcome.kind) {
     case 'tokens':
       return 'completed';
     case 'expired':
-      return 'expired_token';
+      return 'expired';
     case 'denied':
       return 'access_denied';
     case 'failed':
       return outcome.code;
     case 'cancelled':
-      // The waiter hung up (Ctrl-C); asking again answers 409 flow_cleared.
-      return 'flow_cleared';
+      // The waiter hung up (Ctrl-C), or POST /device/cancel; asking again answers 409 flow_cleared.
+      return 'cancelled';
   }
 }
 
@@ -418,6 +480,10 @@ function ended(lookup: DeviceLookup): DeviceLookup {
     throw new BrokerError('flow_cleared', 'The device sign-in was cleared before it completed.');
   }
   return lookup;
+}
+
+function liveOutcome(lookup: DeviceLookup): DeviceOutcome | undefined {
+  return lookup.kind === 'live' ? lookup.outcome : undefined;
 }
 
 function failed(error: BrokerError): DeviceOutcome {

@@ -2,7 +2,7 @@
  * The PKCE API's behaviour, independent of HTTP: what each endpoint does with
  * the flow store and the identity provider. Routes only translate.
  */
-import { BrokerError, isBrokerError, type BrokerErrorCode } from '../errors.js';
+import { BrokerError, isBrokerError } from '../errors.js';
 import {
   MODEL_SCHEMA,
   type ChallengedPKCE,
@@ -26,8 +26,8 @@ import type {
 import { authorizeParams, checkSeed, given, resolveRequest, type SeedPolicy } from './seed.js';
 import { claimsWithUserInfo, tokenAnswer } from './token-answer.js';
 import type { UserInfoChoice } from '../provider/choices.js';
-import { LiveWaits, WaitEnded } from './waits.js';
-import { NO_METRICS, type BrokerMetrics } from '../metrics/metrics.js';
+import { LiveWaits, WaitEnded, realScheduler, type PollScheduler } from './waits.js';
+import { NO_METRICS, type BrokerMetrics, type FlowEnd } from '../metrics/metrics.js';
 
 export interface FlowServiceOptions {
   store: FlowStore;
@@ -49,6 +49,8 @@ export interface FlowServiceOptions {
   warn?(details: Record<string, unknown>, message: string): void;
   /** Counts sign-ins started and ended (--metrics). */
   metrics?: FlowCounter;
+  /** The clock of the metrics' expiry count (tests); real timers by default. */
+  scheduler?: PollScheduler;
 }
 
 /** What the flow services tell the metrics (src/metrics/metrics.ts). */
@@ -66,6 +68,19 @@ const CLAIM_MARGIN_MS = 30_000;
  * from its last use: about the idle lifetime hosted providers give them.
  */
 const SUBJECT_TTL_MS = 30 * 24 * 3600 * 1000;
+/**
+ * With metrics on, a flow started here that nothing ended is ended this long
+ * before the store would drop it, so that its expiry is counted exactly once:
+ * past its TTL it is gone, and gone looks the same as redeemed elsewhere.
+ */
+const EXPIRY_LEAD_MS = 1_000;
+/** What a flow ended for its expiry holds for the instant before it is deleted. */
+const EXPIRED: FlowOutcome = {
+  kind: 'error',
+  reason: 'invalid',
+  error: 'invalid_request',
+  description: 'The sign-in expired before it completed.',
+};
 
 function invalidRequest(message: string): BrokerError {
   return new BrokerError('invalid_request', message, { oauthError: 'invalid_request' });
@@ -93,9 +108,20 @@ export class FlowService {
   readonly #userInfo: UserInfoChoice;
   readonly #warn: NonNullable<FlowServiceOptions['warn']>;
   readonly #metrics: FlowCounter;
+  readonly #clock: PollScheduler;
+  /**
+   * With metrics on: the flows this broker counted started and has not seen
+   * end, in start order (so in expiry order: one TTL for all). Ends are
+   * counted where they happen, each on the store's once-only step (complete,
+   * redeemCode, the owner's delete); these entries are how a clear here and
+   * an expiry are counted too.
+   */
+  readonly #counted = new Map<string, { provider: string; expiresAt: number }>();
+  #expiryTimer: unknown;
 
   constructor(options: FlowServiceOptions) {
     this.#metrics = options.metrics ?? NO_METRICS;
+    this.#clock = options.scheduler ?? realScheduler;
     this.#onClear = options.onClear;
     this.#userInfo = options.userInfo ?? 'auto';
     this.#warn = options.warn ?? (() => {});
@@ -181,6 +207,7 @@ export class FlowService {
         current = started;
         owner = true;
         this.#metrics.flowStarted(provider.id, 'pkce');
+        this.#track(started.state, provider.id, started.expiresAt);
         await this.#open(url, { state: current.state });
       }
       const outcome = current.outcome ?? (await this.#wait(current, owner, cancelled));
@@ -200,13 +227,16 @@ export class FlowService {
    * GET /pkce/authorize-url: the provider URL of a started flow still waiting
    * for the browser, built afresh (with PAR, a new push and request_uri), so a
    * person opening it late or after a restart still gets a live one.
+   * `spend` is called once the flow is found, before the provider is asked:
+   * the route's per-flow budget, which a 404 does not use up.
    */
-  async authorizeUrl(state: string): Promise<URL> {
+  async authorizeUrl(state: string, spend: (state: string) => void = () => {}): Promise<URL> {
     const flow = await this.#store.get(state);
     if (!flow || flow.outcome || !flow.request) {
       // Also the answer while POST /pkce/code has not yet started the flow: the client retries.
       throw new BrokerError('not_found', 'No sign-in with this state is waiting for the browser.');
     }
+    spend(flow.state);
     return this.#authorizeUrlOf(flow, flow.request, this.#providerOf(flow.request, invalidRequest));
   }
 
@@ -234,11 +264,7 @@ export class FlowService {
       };
       const error = outcomeError(outcome);
       if (await this.#store.complete(state, outcome))
-        this.#metrics.flowEnded(
-          flow.request.provider ?? this.#providers.defaultId,
-          'pkce',
-          error.code,
-        );
+        this.#ended(state, flow.request.provider ?? this.#providers.defaultId, error.code);
       throw error;
     }
     const completed = await this.#store.complete(state, {
@@ -311,15 +337,16 @@ export class FlowService {
         audience: request.audience,
       });
     } catch (error) {
-      this.#metrics.flowEnded(provider.id, 'pkce', isBrokerError(error) ? error.code : 'internal');
+      this.#ended(flow.state, provider.id, isBrokerError(error) ? error.code : 'internal');
       throw error;
     }
-    this.#metrics.flowEnded(provider.id, 'pkce', 'completed');
+    this.#ended(flow.state, provider.id, 'completed');
     return answer;
   }
 
   /** POST /pkce/clear */
   async clear(): Promise<void> {
+    await this.#countCleared();
     await Promise.all([this.#store.clear(), this.#onClear?.()]);
   }
 
@@ -330,6 +357,79 @@ export class FlowService {
    */
   stop(): void {
     this.#waits.stop();
+    this.#clock.clearTimeout(this.#expiryTimer);
+    this.#counted.clear();
+  }
+
+  /** Counts a flow's end, once on this broker: it leaves the entries of flows still to end. */
+  #ended(state: string, provider: string, how: FlowEnd): void {
+    this.#counted.delete(state);
+    this.#metrics.flowEnded(provider, 'pkce', how);
+  }
+
+  /** With metrics on, a flow counted started: remembered until its end is counted. */
+  #track(state: string, provider: string, expiresAt: number): void {
+    if (!this.#metrics.enabled) return;
+    this.#counted.set(state, { provider, expiresAt });
+    if (this.#counted.size === 1) this.#armExpiry();
+  }
+
+  #armExpiry(): void {
+    this.#clock.clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const first = this.#counted.values().next();
+    if (first.done) return;
+    const due = Math.max(0, first.value.expiresAt - EXPIRY_LEAD_MS - this.#clock.now());
+    this.#expiryTimer = this.#clock.setTimeout(() => this.#expireDue(), due);
+  }
+
+  /** Ends, and counts `expired`, every flow due that nothing else ended. Never throws (a timer runs it). */
+  async #expireDue(): Promise<void> {
+    const now = this.#clock.now();
+    for (const [state, entry] of [...this.#counted]) {
+      if (entry.expiresAt - EXPIRY_LEAD_MS > now) break;
+      if (this.#counted.get(state) !== entry) continue;
+      this.#counted.delete(state);
+      if (await this.#endExpired(state).catch(() => false))
+        this.#metrics.flowEnded(entry.provider, 'pkce', 'expired');
+    }
+    this.#armExpiry();
+  }
+
+  /**
+   * Takes a flow about to expire with the store's once-only steps, so that an
+   * end counted elsewhere (its callback's error, its exchange) is not counted
+   * again. False when another step ended it first.
+   */
+  async #endExpired(state: string): Promise<boolean> {
+    for (let look = 0; look < 2; look++) {
+      const flow = await this.#store.get(state);
+      if (!flow || flow.outcome?.kind === 'error') return false;
+      if (flow.outcome?.kind === 'code')
+        return (await this.#store.redeemCode(flow.outcome.code)) !== undefined;
+      if (await this.#store.complete(state, EXPIRED)) {
+        await this.#store.delete(state);
+        return true;
+      }
+      // Its callback came just now: look again.
+    }
+    return false;
+  }
+
+  /** Before a clear here: each flow started here that has not ended ends `cleared`. */
+  async #countCleared(): Promise<void> {
+    if (this.#counted.size === 0) return;
+    const entries = [...this.#counted];
+    const flows = await Promise.all(
+      entries.map(([state]) => this.#store.get(state).catch(() => undefined)),
+    );
+    entries.forEach(([state, entry], i) => {
+      const flow = flows[i];
+      // Gone or failed: its end was counted where it happened.
+      if (flow && flow.outcome?.kind !== 'error') this.#ended(state, entry.provider, 'cleared');
+      else this.#counted.delete(state);
+    });
+    this.#armExpiry();
   }
 
   /**
@@ -512,9 +612,9 @@ export class FlowService {
       const forgotten = flow.origin === 'solo' || (owner && error.why === 'cancelled');
       if (forgotten) {
         await this.#store.delete(flow.state).catch(() => undefined);
-        this.#metrics.flowEnded(
+        this.#ended(
+          flow.state,
           flow.request?.provider ?? this.#providers.defaultId,
-          'pkce',
           WAIT_END_CODES[error.why],
         );
       }
@@ -550,12 +650,12 @@ export class FlowService {
   }
 }
 
-/** The code each way a wait ends is answered with (below), for a flow it ends. */
+/** How a flow that a wait's end forgets is counted: its answer's code, or `cancelled` for a hang-up. */
 const WAIT_END_CODES = {
   stopping: 'shutting_down',
-  cancelled: 'flow_cleared',
+  cancelled: 'cancelled',
   timeout: 'wait_timeout',
-} as const satisfies Record<WaitEnded['why'], BrokerErrorCode>;
+} as const satisfies Record<WaitEnded['why'], FlowEnd>;
 
 function shuttingDown(cause?: unknown): BrokerError {
   return new BrokerError(

@@ -73,3 +73,18 @@ export class LiveWaits {
     }
   }
 }
+
+/** A clock for timers a test may drive itself (test/support/manual-clock.ts). */
+export interface PollScheduler {
+  now(): number;
+  /** `callback` returns its work's promise (it never rejects): a test's clock may wait for it. */
+  setTimeout(callback: () => unknown, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realScheduler: PollScheduler = {
+  now: Date.now,
+  // Unref'd: a pending timer never holds the process open by itself.
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};

@@ -17,8 +17,8 @@ export interface BrokerMetrics {
   readonly enabled: boolean;
   /** A sign-in sent to the provider (browser or device). */
   flowStarted(provider: string, kind: FlowKind): void;
-  /** A sign-in that ended: `completed` when tokens were handed out, else the error code. */
-  flowEnded(provider: string, kind: FlowKind, outcome: 'completed' | BrokerErrorCode): void;
+  /** A sign-in that ended (each one counted started ends once): how, see FlowEnd. */
+  flowEnded(provider: string, kind: FlowKind, outcome: FlowEnd): void;
   providerCall(
     provider: string,
     endpoint: ProviderEndpoint,
@@ -34,6 +34,17 @@ export interface BrokerMetrics {
 }
 
 export type FlowKind = 'pkce' | 'device';
+
+/**
+ * How a sign-in ended: `completed` (tokens handed out, or for a device flow
+ * received); `expired` (its flow TTL or device code ran out first, whatever
+ * wait timed out before); `cleared` (POST /pkce/clear); `cancelled` (its app
+ * hung up or called POST /device/cancel); else the code of the error that
+ * ended it (`access_denied`, `invalid_callback`, `provider_error`, …). The
+ * three words are not error codes: each names several answers (409, 410, or
+ * none when nobody asks again).
+ */
+export type FlowEnd = 'completed' | 'expired' | 'cleared' | 'cancelled' | BrokerErrorCode;
 
 /** What the registry reads at scrape time rather than counting. */
 export interface MetricSources {
@@ -67,7 +78,7 @@ export async function createMetrics(sources: MetricSources): Promise<BrokerMetri
   });
   const ended = new prom.Counter({
     name: 'pkce_broker_flows_ended_total',
-    help: 'Sign-ins that ended, by outcome: completed, or the error code.',
+    help: 'Sign-ins that ended, by outcome: completed, expired, cleared, cancelled, or the error code.',
     labelNames: ['provider', 'kind', 'outcome'] as const,
     registers: [registry],
   });

@@ -6,19 +6,24 @@
  * with PAR a new push, so a provider error answers with its problem. Knowing
  * the state (256 random bits, handed only to the app that asked for the
  * challenge) is the capability; the Host, Origin and X-Application-ID gates
- * apply as everywhere.
+ * apply as everywhere. Each flow has a budget of these (limits.ts): every
+ * answer may cost a push to the provider.
  */
 import type { FastifyInstance } from 'fastify';
 import type { FlowService } from '../../flow/service.js';
+import { AUTHORIZE_URL_BUDGET, FlowBudget, type FlowBudgetOptions } from '../limits.js';
 
 export interface AuthorizeUrlRoutesOptions {
   service: FlowService;
+  /** Default AUTHORIZE_URL_BUDGET. */
+  budget?: FlowBudgetOptions;
 }
 
 export async function authorizeUrlRoutes(
   app: FastifyInstance,
   options: AuthorizeUrlRoutesOptions,
 ): Promise<void> {
+  const budget = new FlowBudget(options.budget ?? AUTHORIZE_URL_BUDGET);
   app.get<{ Querystring: { state: string } }>(
     '/pkce/authorize-url',
     {
@@ -42,7 +47,9 @@ export async function authorizeUrlRoutes(
       },
     },
     async (request, reply) => {
-      const url = await options.service.authorizeUrl(request.query.state);
+      const url = await options.service.authorizeUrl(request.query.state, (state) =>
+        budget.take(state),
+      );
       void reply.header('cache-control', 'no-store');
       return { authorize_url: url.href };
     },

@@ -1,7 +1,9 @@
 /**
- * POST /device/code and POST /device/token: the Device Authorization Grant
- * (RFC 8628) beside the PKCE API, with its conventions (JSON, `schema`,
- * problem+json, the same gates). Thin: parse, call DeviceService, answer.
+ * POST /device/code, POST /device/token and POST /device/cancel: the Device
+ * Authorization Grant (RFC 8628) beside the PKCE API, with its conventions
+ * (JSON, `schema`, problem+json, the same gates). The handle, handed only to
+ * the app that started the flow, is what lets a request wait on it or end it.
+ * Thin: parse, call DeviceService, answer.
  */
 import { emptyBodyIsEmpty, WaitingRequests } from '../waiting.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -51,6 +53,9 @@ export async function deviceRoutes(
     },
     async (request, reply) => {
       const device = await service.start(request.body ?? {});
+      // The app went away while the provider answered (Ctrl-C in `login`): nobody has the
+      // handle that would end this flow, so it ends here rather than polling until it expires.
+      if (request.raw.socket.destroyed) await service.cancel(device.handle);
       void reply.header('cache-control', 'no-store');
       return { schema: MODEL_SCHEMA, device };
     },
@@ -69,10 +74,7 @@ export async function deviceRoutes(
       },
     },
     async (request: FastifyRequest<{ Body: DeviceTokenRequest }>, reply: FastifyReply) => {
-      if (!request.body)
-        throw new BrokerError('invalid_request', 'A body { "handle" } is required.', {
-          oauthError: 'invalid_request',
-        });
+      if (!request.body) throw handleRequired();
       const { handle } = request.body;
       const answer = await waiting.run(reply, (disconnected) =>
         service.waitForToken(handle, disconnected),
@@ -81,4 +83,30 @@ export async function deviceRoutes(
       return answer;
     },
   );
+
+  app.post<{ Body: DeviceTokenRequest }>(
+    '/device/cancel',
+    {
+      config: { contentTypes: JSON_ONLY },
+      schema: {
+        operationId: 'deviceCancel',
+        tags: ['Device'],
+        summary:
+          'End the device sign-in of a handle: polling stops, a waiting /device/token answers 409',
+        body: deviceTokenRequestJson,
+        response: { 204: { type: 'null' }, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      if (!request.body) throw handleRequired();
+      await service.cancel(request.body.handle);
+      return reply.code(204).send();
+    },
+  );
+}
+
+function handleRequired(): BrokerError {
+  return new BrokerError('invalid_request', 'A body { "handle" } is required.', {
+    oauthError: 'invalid_request',
+  });
 }
