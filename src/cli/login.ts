@@ -16,7 +16,12 @@ import { DEFAULT_PROVIDER_ID } from '../config/providers.js';
 import type { CommandModule } from './commands.js';
 import type { PKCE } from '../protocol/models.js';
 import { choosePath, type PathChoice, type PathInputs } from './choose-path.js';
-import { UNSUPPORTED, startDeviceSignIn, waitForDeviceToken } from './device-client.js';
+import {
+  UNSUPPORTED,
+  cancelDeviceSignIn,
+  startDeviceSignIn,
+  waitForDeviceToken,
+} from './device-client.js';
 import { collectPaste, deliverToCallback, terminalQuestions } from './paste.js';
 import {
   AuthorizeUrlInbox,
@@ -459,9 +464,16 @@ async function remoteSignIn(
     );
     if (device !== undefined) {
       process.stderr.write(`${choice.reason}\n`);
-      // qrcode (and pngjs under it) only for the device screen, not for every login or --help.
-      const { showDeviceScreen } = await import('./device-screen.js');
-      const screen = await showDeviceScreen(device, process.stderr);
+      let screen: { stop(): void };
+      try {
+        // qrcode (and pngjs under it) only for the device screen, not for every login or --help.
+        const { showDeviceScreen } = await import('./device-screen.js');
+        screen = await showDeviceScreen(device, process.stderr);
+      } catch (error) {
+        // Nobody will ask for this flow's tokens: the broker must not poll for them.
+        await cancelDeviceSignIn(client, device.handle);
+        throw error;
+      }
       try {
         return await waitForDeviceToken(client, device.handle, signal);
       } finally {
