@@ -1,8 +1,8 @@
 /**
  * V8's compiled code of the program kept between runs on Node 20, which has
  * no module.enableCompileCache (22.1+): without it every start parses and
- * compiles the whole program again, ~50 ms of `serve`'s start-up (a CPU
- * profile, bench/README.md). Hand-written because Node 20 takes cached data
+ * compiles the whole program again, ~60 ms of `serve`'s start-up
+ * (bench/README.md, "Start-up"). Hand-written because Node 20 takes cached data
  * only through vm.Script, and the one package that does this
  * (v8-compile-cache) hooks every require(), keeps its files in the shared
  * temp directory, and makes its cache at compile time, before the code that
@@ -12,7 +12,9 @@
  * compiled here with the cache of the last run of the same command, and the
  * cache is made after the program has run a while (CACHE_AFTER_MS, or at exit
  * if sooner), when it holds what start-up compiled. V8 refuses data made by
- * another V8 or for another source; a refused or missing cache is made anew.
+ * another V8, but tells sources apart only by length: the cache file's name
+ * carries the file's size and mtime too (stampOf). A refused or missing cache
+ * is made anew.
  */
 import { createRequire } from 'node:module';
 import { readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';

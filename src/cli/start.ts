@@ -1,7 +1,7 @@
 /**
  * What bin/pkce-broker.js runs: main, with V8's compiled code of the program
  * kept between runs, so that a start does not parse and compile it all again
- * (~50 ms of `serve`'s start-up on Node 20). Node 22.1+ does this itself
+ * (~60 ms of `serve`'s start-up on Node 20). Node 22.1+ does this itself
  * (module.enableCompileCache) for the ES modules of dist/; Node 20 cannot for
  * ES modules, so there it runs the same program built as one CommonJS file
  * through code-cache.ts. Both caches live in the user's own cache directory,
