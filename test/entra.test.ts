@@ -20,13 +20,20 @@ import {
   type JWTPayload,
 } from 'jose';
 import { BrokerError } from '../src/errors.js';
-import { issuerForTenant, tenantIssuerTemplate } from '../src/provider/entra.js';
+import {
+  CONSUMERS_TENANT_ID,
+  issuerForTenant,
+  multiTenantIssuer,
+  tenantIssuerTemplate,
+} from '../src/provider/entra.js';
 import { discoverProvider } from '../src/provider/oidc.js';
 import type { IdentityProvider } from '../src/provider/types.js';
 
 const HOST = 'https://login.microsoftonline.com';
 const COMMON = `${HOST}/common/v2.0`;
 const TEMPLATE = `${HOST}/{tenantid}/v2.0`;
+const CONSUMERS = `${HOST}/consumers/v2.0`;
+const CONSUMERS_ISSUER = `${HOST}/${CONSUMERS_TENANT_ID}/v2.0`;
 const TENANT = '9b3c1c55-64e3-4a1f-9f0e-2d1a6c0b7e42';
 const OTHER_TENANT = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const CLIENT_ID = 'the-entra-app';
@@ -38,7 +45,9 @@ describe('tenantIssuerTemplate and issuerForTenant', () => {
   it("template only for Microsoft's multi-tenant authorities", () => {
     assert.equal(tenantIssuerTemplate(COMMON), TEMPLATE);
     assert.equal(tenantIssuerTemplate(`${HOST}/organizations/v2.0`), TEMPLATE);
-    assert.equal(tenantIssuerTemplate(`${HOST}/consumers/v2.0`), TEMPLATE);
+    // Personal accounts: one tenant, named in the document and in every token.
+    assert.equal(multiTenantIssuer(CONSUMERS), CONSUMERS_ISSUER);
+    assert.equal(tenantIssuerTemplate(CONSUMERS), undefined);
     for (const issuer of [
       `${HOST}/${TENANT}/v2.0`,
       'https://login.microsoftonline.com.evil.example/common/v2.0',
@@ -46,7 +55,7 @@ describe('tenantIssuerTemplate and issuerForTenant', () => {
       'http://login.microsoftonline.com/common/v2.0',
       `${HOST}/commonx/v2.0`,
     ])
-      assert.equal(tenantIssuerTemplate(issuer), undefined, issuer);
+      assert.equal(multiTenantIssuer(issuer), undefined, issuer);
   });
 
   it('substitutes a GUID tid, and nothing else', () => {
@@ -196,6 +205,24 @@ describe('against a provider serving the multi-tenant discovery document', () =>
     await refusedIdToken(provider, /tid is missing or not a tenant id/);
     fake.claims = claims({ tid: 'common', iss: COMMON });
     await refusedIdToken(provider, /tid is missing or not a tenant id/);
+  });
+
+  it('accepts the consumers document naming the personal-account tenant, and only tokens of that issuer', async () => {
+    fake.issuer = CONSUMERS_ISSUER;
+    const provider = await discoverAt(CONSUMERS);
+    assert.equal(provider.issuer, CONSUMERS_ISSUER);
+    fake.claims = claims({ iss: CONSUMERS_ISSUER, tid: CONSUMERS_TENANT_ID });
+    const tokens = await exchange(provider);
+    assert.equal(tokens.claims?.iss, CONSUMERS_ISSUER);
+    // Exact: a token of a work tenant, even with a matching tid, is not one of consumers'.
+    fake.claims = claims({});
+    await refusedIdToken(provider, /iss .*9b3c1c55.* is not the issuer .*9188040d/);
+    // And consumers' document must name that tenant, not the template.
+    fake.issuer = TEMPLATE;
+    await assert.rejects(discoverAt(CONSUMERS), {
+      code: 'startup_failed',
+      message: /must match exactly/,
+    });
   });
 
   it('keeps the exact match everywhere else: a tenant issuer, or a template it does not own', async () => {

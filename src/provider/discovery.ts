@@ -13,7 +13,7 @@ import {
   unexpectedStatus,
   type UpstreamCall,
 } from './upstream-errors.js';
-import { tenantIssuerTemplate } from './entra.js';
+import { multiTenantIssuer } from './entra.js';
 import { endpointAllowed } from './issuer.js';
 
 /** Characters no provider endpoint needs: controls, whitespace, quotes and shell syntax (`;`, `$`, `|`, backquote…). */
@@ -101,9 +101,9 @@ function refuseProblems(as: oauth.AuthorizationServer, issuer: string, issuerUrl
   if (problem !== undefined) throw new BrokerError('startup_failed', problem.message);
 }
 
-/** OIDC Discovery §4.3: the document names exactly the configured issuer (Entra's multi-tenant ones, its template: entra.ts). */
+/** OIDC Discovery §4.3: the document names exactly the configured issuer (Entra's multi-tenant ones, Microsoft's: entra.ts). */
 function requireExactIssuer(issuer: string, as: oauth.AuthorizationServer): void {
-  const expected = tenantIssuerTemplate(issuer) ?? issuer;
+  const expected = multiTenantIssuer(issuer) ?? issuer;
   if (as.issuer !== expected) throw issuerMismatch(issuer, as.issuer);
 }
 
@@ -128,8 +128,8 @@ export async function fetchMetadata(
   if (response.status >= 500) throw markUnreachable(await unexpectedStatus(response, call));
   if (response.status !== 200) throw await unexpectedStatus(response, call);
 
-  // Microsoft's multi-tenant documents name a template, never the configured URL (entra.ts).
-  const expected = tenantIssuerTemplate(issuer) ?? issuer;
+  // Microsoft's multi-tenant documents name a template or a tenant, never the configured URL (entra.ts).
+  const expected = multiTenantIssuer(issuer) ?? issuer;
   let as: oauth.AuthorizationServer;
   try {
     as = await oauth.processDiscoveryResponse(new URL(expected), response);
