@@ -172,6 +172,8 @@ test('code + PKCE login through the pages (form_post), then the token exchange',
   const claims = oauth.getValidatedIdTokenClaims(tokens);
   assert.equal(claims?.sub, provider.user.sub);
   assert.equal(claims?.name, 'Demo User');
+  assert.equal(claims?.given_name, 'Demo');
+  assert.equal(claims?.family_name, 'User');
   assert.equal(claims?.email, 'demo@example.com');
   assert.equal(claims?.email_verified, true);
   assert.equal(claims?.aud, provider.clientId);

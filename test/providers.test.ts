@@ -111,6 +111,9 @@ describe('two providers behind one broker', () => {
     assert.equal(parsedB.descope.user?.id, a.user.sub);
     assert.equal(parsedB.descope.user?.email, a.user.email);
     assert.equal(parsedB.descope.user?.name, a.user.name);
+    // Required by the SDK's Descope user: the provider's given_name and family_name.
+    assert.equal(parsedB.descope.user?.givenName, 'Demo');
+    assert.equal(parsedB.descope.user?.familyName, 'User');
     assert.equal(parsedB.descope.user?.isVerifiedEmail, true);
     assert.deepEqual(parsedB.descope.user?.loginIds, [a.user.username]);
     assert.equal(typeof parsedB.descope.oAuth.token?.accessToken, 'string');

@@ -27,6 +27,8 @@ export interface DemoUser {
   readonly password: string;
   readonly sub: string;
   readonly name: string;
+  readonly givenName: string;
+  readonly familyName: string;
   readonly email: string;
 }
 

@@ -75,6 +75,8 @@ export const DEMO_USER: DemoUser = Object.freeze({
   password: 'demo',
   sub: 'demo-user',
   name: 'Demo User',
+  givenName: 'Demo',
+  familyName: 'User',
   email: 'demo@example.com',
 });
 
@@ -139,7 +141,7 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
       scopes: ['openid', 'profile', 'email', 'offline_access'],
       claims: {
         openid: ['sub'],
-        profile: ['name', 'preferred_username'],
+        profile: ['name', 'given_name', 'family_name', 'preferred_username'],
         email: ['email', 'email_verified'],
       },
       // Put the scope's claims in the ID token as well as at userinfo, as
@@ -153,6 +155,8 @@ export async function startDevProvider(options: DevProviderOptions = {}): Promis
               claims: async () => ({
                 sub,
                 name: DEMO_USER.name,
+                given_name: DEMO_USER.givenName,
+                family_name: DEMO_USER.familyName,
                 preferred_username: DEMO_USER.username,
                 email: DEMO_USER.email,
                 email_verified: true,
