@@ -14,7 +14,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startBroker, type RunningBroker } from '../src/broker.js';
-import { loadConfig, type BrokerConfig } from '../src/config/load.js';
+import type { BrokerConfig } from '../src/config/load.js';
 import { scriptedDeviceLogin } from '../src/devprovider/login.js';
 import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
 import { createLogger } from '../src/logging.js';
@@ -26,6 +26,7 @@ import type { DeviceLookup, DeviceStore } from '../src/store/device-types.js';
 import { startCli } from './support/cli.js';
 import { ManualClock } from './support/manual-clock.js';
 import { redisSkip, startRedis, type RedisServer } from './support/redis.js';
+import { configFor, countedProvider } from './support/device.js';
 import { postJson } from './support/stack.js';
 
 const APP_ID = 'device-cancel-app';
@@ -37,39 +38,8 @@ interface Device {
   handle: string;
 }
 
-/** The dev provider, and a provider client that counts the device token polls it sends. */
-async function countedProvider(): Promise<{
-  devProvider: DevProvider;
-  provider: IdentityProvider;
-  polls: () => number;
-}> {
-  const devProvider = await startDevProvider({ deviceInterval: 2 });
-  let polls = 0;
-  const countingFetch: typeof fetch = async (input, init) => {
-    const body = init?.body;
-    if (typeof body === 'string' || body instanceof URLSearchParams) {
-      if (new URLSearchParams(String(body)).get('grant_type')?.endsWith(':device_code')) polls += 1;
-    }
-    return fetch(input, init);
-  };
-  const provider = await discoverProvider({
-    issuer: devProvider.issuer,
-    clientId: devProvider.clientId,
-    fetch: countingFetch,
-    par: 'never',
-  });
-  return { devProvider, provider, polls: () => polls };
-}
-
-function configFor(devProvider: DevProvider, extra: Partial<BrokerConfig> = {}): BrokerConfig {
-  return {
-    ...loadConfig({ argv: ['--port', '0'], env: {}, readFile: () => undefined }).config,
-    issuer: devProvider.issuer,
-    clientId: devProvider.clientId,
-    appIds: [APP_ID],
-    ...extra,
-  };
-}
+const configWithApp = (devProvider: DevProvider, extra: Partial<BrokerConfig> = {}) =>
+  configFor(devProvider, { appIds: [APP_ID], ...extra });
 
 async function startDevice(broker: RunningBroker): Promise<Device> {
   const response = await fetch(`${broker.url}/device/code`, postJson({}, appHeaders));
@@ -136,7 +106,7 @@ describe('POST /device/cancel (memory store)', () => {
   before(async () => {
     ({ devProvider, provider, polls } = await countedProvider());
     broker = await startBroker({
-      config: configFor(devProvider),
+      config: configWithApp(devProvider),
       provider,
       logger: createLogger({ level: 'silent' }),
       deviceStore,
@@ -255,7 +225,7 @@ describe('POST /device/cancel across brokers sharing Redis', { skip: redisSkip }
       prefix: 'device-cancel:',
       logger: createLogger({ level: 'silent' }),
     };
-    const config = configFor(devProvider, {
+    const config = configWithApp(devProvider, {
       store: storeOptions.url,
       storeKey: storeOptions.key,
       storePrefix: storeOptions.prefix,

@@ -13,18 +13,17 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { after, before, describe, it } from 'node:test';
 import { startBroker, type RunningBroker } from '../src/broker.js';
-import { loadConfig, type BrokerConfig } from '../src/config/load.js';
 import { scriptedDeviceLogin } from '../src/devprovider/login.js';
-import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
+import type { DevProvider } from '../src/devprovider/provider.js';
 import { createLogger } from '../src/logging.js';
 import type { PKCE } from '../src/protocol/models.js';
-import { discoverProvider } from '../src/provider/oidc.js';
 import type { IdentityProvider } from '../src/provider/types.js';
 import { connectRedisDeviceStore, type RedisDeviceStore } from '../src/store/device-redis.js';
 import { MemoryDeviceStore } from '../src/store/device-memory.js';
 import type { DeviceLookup, DeviceStore } from '../src/store/device-types.js';
 import { ManualClock } from './support/manual-clock.js';
 import { redisSkip, startRedis, type RedisServer } from './support/redis.js';
+import { configFor, countedProvider } from './support/device.js';
 import { postJson } from './support/stack.js';
 
 interface Device {
@@ -36,39 +35,6 @@ interface Device {
 
 async function json<T = Record<string, unknown>>(response: Response): Promise<T> {
   return (await response.json()) as T;
-}
-
-/** The dev provider, and a provider client that counts the device token polls it sends. */
-async function countedProvider(): Promise<{
-  devProvider: DevProvider;
-  provider: IdentityProvider;
-  polls: () => number;
-}> {
-  const devProvider = await startDevProvider({ deviceInterval: 2 });
-  let polls = 0;
-  const countingFetch: typeof fetch = async (input, init) => {
-    const body = init?.body;
-    if (typeof body === 'string' || body instanceof URLSearchParams) {
-      if (new URLSearchParams(String(body)).get('grant_type')?.endsWith(':device_code')) polls += 1;
-    }
-    return fetch(input, init);
-  };
-  const provider = await discoverProvider({
-    issuer: devProvider.issuer,
-    clientId: devProvider.clientId,
-    fetch: countingFetch,
-    par: 'never',
-  });
-  return { devProvider, provider, polls: () => polls };
-}
-
-function configFor(devProvider: DevProvider, extra: Partial<BrokerConfig> = {}): BrokerConfig {
-  return {
-    ...loadConfig({ argv: ['--port', '0'], env: {}, readFile: () => undefined }).config,
-    issuer: devProvider.issuer,
-    clientId: devProvider.clientId,
-    ...extra,
-  };
 }
 
 async function startDevice(broker: RunningBroker): Promise<Device> {
