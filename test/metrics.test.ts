@@ -197,6 +197,32 @@ describe('GET /metrics without --metrics', () => {
   });
 });
 
+describe('dev --metrics', () => {
+  it("times the requests to its bundled providers, discovery first, under each provider's id", async () => {
+    const { startDevEnvironment } = await import('../src/cli/dev.js');
+    const env = await startDevEnvironment(
+      loadConfig({ argv: ['--port', '0', '--metrics'], env: {}, readFile: () => undefined }),
+      { logger: createLogger({ level: 'silent' }) },
+    );
+    try {
+      const response = await fetch(`${env.broker.url}/metrics`);
+      assert.equal(response.status, 200);
+      const discoveries = parseMetrics(await response.text()).filter(
+        (s) =>
+          s.name === 'pkce_broker_provider_request_seconds_count' &&
+          s.labels.endpoint === 'discovery' &&
+          s.labels.outcome === 'ok',
+      );
+      assert.deepEqual(discoveries.map((s) => [s.labels.provider, s.value]).sort(), [
+        ['auth0', 1],
+        ['descope', 1],
+      ]);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
 /** A device store that says when a waiter holds a handle. */
 class WatchedDeviceStore extends MemoryDeviceStore {
   readonly #claims = new Map<string, () => void>();

@@ -3,7 +3,7 @@ import { startBroker, type StartBrokerOptions } from '../broker.js';
 import type { LoadedConfig } from '../config/load.js';
 import { BrokerError } from '../errors.js';
 import { createLogger, type Logger } from '../logging.js';
-import { discoverProvider } from '../provider/oidc.js';
+import type { ProviderSpec } from '../config/providers.js';
 import type { CommandModule } from './commands.js';
 import { waitForShutdown } from './serve.js';
 
@@ -69,23 +69,20 @@ export async function startDevEnvironment(
     const failed = started.find((result) => result.status === 'rejected');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     const [auth0, descope] = running as [DevProvider, DevProvider];
-    const providers = await Promise.all(
-      DEV_PROVIDERS.map(({ id, kind }, i) =>
-        discoverProvider({
-          id,
-          kind,
-          issuer: running[i]!.issuer,
-          clientId: running[i]!.clientId,
-          timeoutMs: config.providerTimeoutSec * 1000,
-          responseMode: config.responseMode,
-          par: config.par,
-        }),
-      ),
-    );
+    // Handed over as a providers list, as a config file would: the broker discovers them
+    // itself, with its metrics' observer on every request to them (--metrics).
+    const providers: ProviderSpec[] = DEV_PROVIDERS.map(({ id, kind }, i) => ({
+      id,
+      kind,
+      issuer: running[i]!.issuer,
+      clientId: running[i]!.clientId,
+      ...(config.audience !== undefined && { audience: config.audience }),
+    }));
     const port = sources.port === undefined ? (defaults.port ?? config.port) : config.port;
     const broker = await startBroker({
-      config: { ...config, port, issuer: auth0.issuer, clientId: auth0.clientId },
-      providers,
+      config: { ...config, port, issuer: undefined, clientId: undefined, providers },
+      // Its providers live on ports of this run only: nothing of them to keep.
+      discoveryCache: false,
       logger,
       ...(defaults.openAuthorizeUrl !== undefined && {
         openAuthorizeUrl: defaults.openAuthorizeUrl,
