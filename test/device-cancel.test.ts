@@ -26,7 +26,7 @@ import type { DeviceLookup, DeviceStore } from '../src/store/device-types.js';
 import { startCli } from './support/cli.js';
 import { ManualClock } from './support/manual-clock.js';
 import { redisSkip, startRedis, type RedisServer } from './support/redis.js';
-import { configFor, countedProvider } from './support/device.js';
+import { WatchedDeviceStore, configFor, countedProvider } from './support/device.js';
 import { postJson } from './support/stack.js';
 
 const APP_ID = 'device-cancel-app';
@@ -60,21 +60,6 @@ async function problemOf(response: Response): Promise<{ code?: string; detail?: 
 /** Resolves with the flow's outcome once it has one (an event of the store, on any broker). */
 function outcomeOf(store: DeviceStore, handle: string): Promise<DeviceLookup> {
   return store.waitForOutcome(handle, new AbortController().signal);
-}
-
-/** A device store that says when a waiter holds a handle. */
-class WatchedDeviceStore extends MemoryDeviceStore {
-  readonly #claims = new Map<string, () => void>();
-
-  claimed(handle: string): Promise<void> {
-    return new Promise((resolve) => this.#claims.set(handle, resolve));
-  }
-
-  override async claimWaiter(handle: string, leaseMs: number): Promise<string | undefined> {
-    const claim = await super.claimWaiter(handle, leaseMs);
-    if (claim !== undefined) this.#claims.get(handle)?.();
-    return claim;
-  }
 }
 
 /** A request with a Host of our choosing (fetch does not let a caller set Host). */

@@ -12,14 +12,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import QRCode from 'qrcode';
 import { startBroker, type RunningBroker } from '../src/broker.js';
-import { loadConfig } from '../src/config/load.js';
 import { scriptedDeviceLogin } from '../src/devprovider/login.js';
-import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
+import type { DevProvider } from '../src/devprovider/provider.js';
 import { createLogger } from '../src/logging.js';
-import { discoverProvider } from '../src/provider/oidc.js';
+import type { IdentityProvider } from '../src/provider/types.js';
 import { MemoryDeviceStore } from '../src/store/device-memory.js';
 import type { DeviceLookup } from '../src/store/device-types.js';
 import { startCli, type CliProcess } from './support/cli.js';
+import { configFor, countedProvider } from './support/device.js';
 import { postJson, startStack, type Stack } from './support/stack.js';
 
 /** A device store that tells the test the handles it is given and when a waiter holds one. */
@@ -94,31 +94,14 @@ function announced(login: CliProcess): string[] {
 describe('pkce-broker login on the device path, against the bundled provider', () => {
   let devProvider: DevProvider;
   let broker: RunningBroker;
-  let polls = 0;
+  let polls: () => number;
   const deviceStore = new WatchedDeviceStore();
 
   before(async () => {
-    devProvider = await startDevProvider({ deviceInterval: 1 });
-    const countingFetch: typeof fetch = async (input, init) => {
-      const body = init?.body;
-      if (typeof body === 'string' || body instanceof URLSearchParams) {
-        if (new URLSearchParams(String(body)).get('grant_type')?.endsWith(':device_code'))
-          polls += 1;
-      }
-      return fetch(input, init);
-    };
-    const provider = await discoverProvider({
-      issuer: devProvider.issuer,
-      clientId: devProvider.clientId,
-      fetch: countingFetch,
-      par: 'never',
-    });
+    let provider: IdentityProvider;
+    ({ devProvider, provider, polls } = await countedProvider(1));
     broker = await startBroker({
-      config: {
-        ...loadConfig({ argv: ['--port', '0'], env: {}, readFile: () => undefined }).config,
-        issuer: devProvider.issuer,
-        clientId: devProvider.clientId,
-      },
+      config: configFor(devProvider),
       provider,
       logger: createLogger({ level: 'silent' }),
       deviceStore,
@@ -180,12 +163,12 @@ describe('pkce-broker login on the device path, against the bundled provider', (
       assert.deepEqual(lookup.kind === 'live' && lookup.outcome, { kind: 'cancelled' });
       // The poller's timer is gone with the outcome: the provider hears no further poll.
       assert.equal(broker.device.polling, 0);
-      const before = polls;
+      const before = polls();
       const later = await fetch(`${broker.url}/device/token`, postJson({ handle }));
       assert.equal(later.status, 409);
       assert.match(String(((await later.json()) as { detail?: unknown }).detail), /cancelled/);
       assert.equal(broker.device.polling, 0, 'asking again starts no poller');
-      assert.equal(polls, before);
+      assert.equal(polls(), before);
     } finally {
       login.child.kill();
     }

@@ -14,7 +14,7 @@ import { startBroker, type RunningBroker } from '../src/broker.js';
 import { loadConfig } from '../src/config/load.js';
 import { startDevProvider, type DevProvider } from '../src/devprovider/provider.js';
 import { createLogger } from '../src/logging.js';
-import { MemoryDeviceStore } from '../src/store/device-memory.js';
+import { WatchedDeviceStore } from './support/device.js';
 import { ManualClock } from './support/manual-clock.js';
 import { postJson, startProvidersStack, urlQueue, type ProvidersStack } from './support/stack.js';
 
@@ -222,21 +222,6 @@ describe('dev --metrics', () => {
     }
   });
 });
-
-/** A device store that says when a waiter holds a handle. */
-class WatchedDeviceStore extends MemoryDeviceStore {
-  readonly #claims = new Map<string, () => void>();
-
-  claimed(handle: string): Promise<void> {
-    return new Promise((resolve) => this.#claims.set(handle, resolve));
-  }
-
-  override async claimWaiter(handle: string, leaseMs: number): Promise<string | undefined> {
-    const claim = await super.claimWaiter(handle, leaseMs);
-    if (claim !== undefined) this.#claims.get(handle)?.();
-    return claim;
-  }
-}
 
 describe('pkce_broker_flows_ended_total: every flow counted started is counted ended once', () => {
   let devProvider: DevProvider;
